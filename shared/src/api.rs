@@ -1,0 +1,282 @@
+//! Wire types for the HTTP API, used by the server and its clients alike.
+//!
+//! Request bodies reject unknown fields. Fields added later carry `#[serde(default)]`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::id::{ActivityId, CommentId, CustomerId, InvitationId, TenantId, TicketId, UserId};
+use crate::permission::Role;
+use crate::ticket::Priority;
+use crate::workflow::Status;
+
+/// Every error response: a stable machine-readable `code` and a human-readable `message`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// A page of a list. Pass `next_cursor` back as `cursor` for the next page; `null` means the end.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub database: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Membership {
+    pub tenant_id: TenantId,
+    pub tenant_name: String,
+    pub role: Role,
+}
+
+/// Who the caller is and where they belong.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub user: UserSummary,
+    pub memberships: Vec<Membership>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Ticket {
+    pub id: TicketId,
+    /// Per-tenant sequence: 1, 2, 3…
+    pub number: i64,
+    pub title: String,
+    pub description: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub category: String,
+    pub requester_id: UserId,
+    pub assignee_id: Option<UserId>,
+    pub customer_id: Option<CustomerId>,
+    pub hold_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub first_responded_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Increases with every change; send it back in `PATCH` to detect concurrent edits.
+    pub version: i64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTicket {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub customer_id: Option<CustomerId>,
+    /// Agents and admins only.
+    #[serde(default)]
+    pub assignee_id: Option<UserId>,
+    /// Agents and admins only: raise the ticket on someone else's behalf.
+    #[serde(default)]
+    pub requester_id: Option<UserId>,
+}
+
+/// A partial update. Absent fields stay as they are; `null` clears a nullable field.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTicket {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<UserId>)]
+    pub assignee_id: Option<Option<UserId>>,
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<CustomerId>)]
+    pub customer_id: Option<Option<CustomerId>>,
+    /// When given and no longer current, the update is refused with 409.
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    pub to: Status,
+    /// Required when `to` is `on_hold`.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Comment {
+    pub id: CommentId,
+    pub ticket_id: TicketId,
+    pub author_id: UserId,
+    pub body: String,
+    /// Internal notes are visible to agents, admins and observers only.
+    pub internal: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateComment {
+    pub body: String,
+    #[serde(default)]
+    pub internal: bool,
+}
+
+/// One entry of the audit trail: who changed what, when, from what to what.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Activity {
+    pub id: ActivityId,
+    pub ticket_id: Option<TicketId>,
+    pub actor_id: UserId,
+    /// What happened, e.g. `ticket.created`, `ticket.updated`, `ticket.transitioned`,
+    /// `comment.created`, `member.role_changed`.
+    pub action: String,
+    /// The field that changed, when one did.
+    pub field: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomer {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// A partial update of a customer. Absent fields stay; `null` clears an optional one.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchCustomer {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub company: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    pub user_id: UserId,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchMember {
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Invitation {
+    pub id: InvitationId,
+    pub email: String,
+    pub role: Role,
+    pub invited_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    pub email: String,
+    pub role: Role,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_tells_absent_from_null() {
+        let absent: PatchTicket = serde_json::from_str(r#"{"title":"x"}"#).unwrap();
+        assert_eq!(absent.assignee_id, None, "absent leaves the assignee alone");
+        let cleared: PatchTicket = serde_json::from_str(r#"{"assignee_id":null}"#).unwrap();
+        assert_eq!(cleared.assignee_id, Some(None), "null unassigns");
+    }
+
+    #[test]
+    fn request_bodies_reject_unknown_fields() {
+        let err = serde_json::from_str::<CreateTicket>(r#"{"title":"x","colour":"red"}"#).unwrap_err();
+        assert!(err.to_string().contains("colour"), "the message names the field: {err}");
+    }
+}

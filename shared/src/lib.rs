@@ -1,0 +1,15 @@
+//! The Tallydesk domain: types and rules shared by the server and the desktop app.
+//!
+//! Nothing here does I/O or reads the clock; callers pass time in.
+
+pub mod api;
+pub mod id;
+pub mod permission;
+pub mod ticket;
+pub mod workflow;
+
+pub use id::{
+    ActivityId, CommentId, CustomerId, InvitationId, TenantId, TicketId, UserId,
+};
+pub use permission::{Access, Action, Role};
+pub use workflow::Status;
