@@ -1,1 +1,19 @@
-fn main() {}
+use clap::Parser as _;
+use tallydesk_server::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => tallydesk_server::serve(&cli.config).await,
+        Command::SeedDemo { admin_email } => {
+            tallydesk_server::seed::run(&cli.config, admin_email.as_deref()).await
+        }
+    }
+}

@@ -119,10 +119,18 @@ pub struct PatchTicket {
     pub priority: Option<Priority>,
     #[serde(default)]
     pub category: Option<String>,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<UserId>)]
     pub assignee_id: Option<Option<UserId>>,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<CustomerId>)]
     pub customer_id: Option<Option<CustomerId>>,
     /// When given and no longer current, the update is refused with 409.
@@ -217,16 +225,32 @@ pub struct CreateCustomer {
 pub struct PatchCustomer {
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub company: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub notes: Option<Option<String>>,
 }
@@ -276,7 +300,11 @@ mod tests {
 
     #[test]
     fn request_bodies_reject_unknown_fields() {
-        let err = serde_json::from_str::<CreateTicket>(r#"{"title":"x","colour":"red"}"#).unwrap_err();
-        assert!(err.to_string().contains("colour"), "the message names the field: {err}");
+        let err =
+            serde_json::from_str::<CreateTicket>(r#"{"title":"x","colour":"red"}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("colour"),
+            "the message names the field: {err}"
+        );
     }
 }

@@ -88,7 +88,11 @@ mod tests {
     fn new_ids_are_version_7_and_time_ordered() {
         let a = TicketId::new();
         let b = TicketId::new();
-        assert_eq!(a.as_uuid().get_version_num(), 7, "ids must be UUIDv7 so they sort by creation");
+        assert_eq!(
+            a.as_uuid().get_version_num(),
+            7,
+            "ids must be UUIDv7 so they sort by creation"
+        );
         assert!(a < b, "a later id sorts after an earlier one");
     }
 

@@ -8,8 +8,6 @@ pub mod permission;
 pub mod ticket;
 pub mod workflow;
 
-pub use id::{
-    ActivityId, CommentId, CustomerId, InvitationId, TenantId, TicketId, UserId,
-};
+pub use id::{ActivityId, CommentId, CustomerId, InvitationId, TenantId, TicketId, UserId};
 pub use permission::{Access, Action, Role};
 pub use workflow::Status;

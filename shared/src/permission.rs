@@ -7,7 +7,17 @@ use serde::{Deserialize, Serialize};
 
 /// A member's role in one tenant, lowest to highest.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -189,7 +199,10 @@ mod tests {
     #[test]
     fn own_tickets_access_depends_on_ownership() {
         assert!(OwnTickets.allows(true));
-        assert!(!OwnTickets.allows(false), "a requester never reaches another's ticket");
+        assert!(
+            !OwnTickets.allows(false),
+            "a requester never reaches another's ticket"
+        );
         assert!(Allowed.allows(false));
         assert!(!Denied.allows(true));
     }
@@ -197,9 +210,18 @@ mod tests {
     #[test]
     fn observers_change_nothing() {
         let changes = [
-            CreateTicket, CreateTicketForOthers, EditTicket, DeleteTicket, TransitionTicket,
-            CommentPublic, CommentInternal, EditCustomers, DeleteCustomer, ManageMembers,
-            ManageInvitations, ManageTenantSettings,
+            CreateTicket,
+            CreateTicketForOthers,
+            EditTicket,
+            DeleteTicket,
+            TransitionTicket,
+            CommentPublic,
+            CommentInternal,
+            EditCustomers,
+            DeleteCustomer,
+            ManageMembers,
+            ManageInvitations,
+            ManageTenantSettings,
         ];
         for action in changes {
             assert_eq!(access(Role::Observer, action), Denied, "{action:?}");
@@ -212,6 +234,9 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }
         assert!("owner".parse::<Role>().is_err());
-        assert!("Admin".parse::<Role>().is_err(), "role names are lower-case on the wire");
+        assert!(
+            "Admin".parse::<Role>().is_err(),
+            "role names are lower-case on the wire"
+        );
     }
 }

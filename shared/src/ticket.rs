@@ -11,9 +11,16 @@ pub enum FieldError {
     #[error("{field} must not be empty")]
     Empty { field: &'static str },
     #[error("{field} is too long: at most {max} characters, got {len}")]
-    TooLong { field: &'static str, max: usize, len: usize },
+    TooLong {
+        field: &'static str,
+        max: usize,
+        len: usize,
+    },
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl FieldError {
@@ -26,7 +33,12 @@ impl FieldError {
     }
 }
 
-fn bounded(field: &'static str, input: &str, max: usize, required: bool) -> Result<String, FieldError> {
+fn bounded(
+    field: &'static str,
+    input: &str,
+    max: usize,
+    required: bool,
+) -> Result<String, FieldError> {
     let value = input.trim();
     if required && value.is_empty() {
         return Err(FieldError::Empty { field });
@@ -70,7 +82,12 @@ macro_rules! text_field {
 }
 
 text_field!(TicketTitle, "title", max = 200, required = true);
-text_field!(TicketDescription, "description", max = 20_000, required = false);
+text_field!(
+    TicketDescription,
+    "description",
+    max = 20_000,
+    required = false
+);
 text_field!(
     /// Why a ticket waits; required to put it on hold.
     HoldReason, "reason", max = 1_000, required = true
@@ -87,12 +104,16 @@ text_field!(Notes, "notes", max = 20_000, required = false);
 pub struct Category(String);
 
 impl Category {
-    pub const DEFAULTS: [&'static str; 6] =
-        ["general", "hardware", "software", "access", "billing", "expense"];
+    pub const DEFAULTS: [&'static str; 6] = [
+        "general", "hardware", "software", "access", "billing", "expense",
+    ];
 
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let value = bounded("category", input, 50, true)?;
-        if !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
             return Err(FieldError::Invalid {
                 field: "category",
                 message: "use lower-case letters, digits, '-' or '_'".to_owned(),
@@ -117,8 +138,13 @@ pub struct Email(String);
 impl Email {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let value = bounded("email", input, 254, true)?.to_lowercase();
-        let invalid = |message: &str| FieldError::Invalid { field: "email", message: message.to_owned() };
-        let (local, domain) = value.split_once('@').ok_or_else(|| invalid("must contain '@'"))?;
+        let invalid = |message: &str| FieldError::Invalid {
+            field: "email",
+            message: message.to_owned(),
+        };
+        let (local, domain) = value
+            .split_once('@')
+            .ok_or_else(|| invalid("must contain '@'"))?;
         if local.is_empty() || domain.is_empty() || domain.contains('@') {
             return Err(invalid("must look like name@example.com"));
         }
@@ -143,7 +169,17 @@ impl fmt::Display for Email {
 }
 
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
     utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
@@ -156,7 +192,12 @@ pub enum Priority {
 }
 
 impl Priority {
-    pub const ALL: [Priority; 4] = [Priority::Low, Priority::Medium, Priority::High, Priority::Urgent];
+    pub const ALL: [Priority; 4] = [
+        Priority::Low,
+        Priority::Medium,
+        Priority::High,
+        Priority::Urgent,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -178,10 +219,13 @@ impl FromStr for Priority {
     type Err = FieldError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Priority::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| FieldError::Invalid {
-            field: "priority",
-            message: format!("unknown priority {s:?}: expected low, medium, high or urgent"),
-        })
+        Priority::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| FieldError::Invalid {
+                field: "priority",
+                message: format!("unknown priority {s:?}: expected low, medium, high or urgent"),
+            })
     }
 }
 
@@ -191,12 +235,31 @@ mod tests {
 
     #[test]
     fn titles_are_trimmed_and_between_1_and_200_characters() {
-        assert_eq!(TicketTitle::parse("  Printer on fire ").unwrap().as_str(), "Printer on fire");
-        assert_eq!(TicketTitle::parse("   "), Err(FieldError::Empty { field: "title" }));
-        assert!(TicketTitle::parse(&"é".repeat(200)).is_ok(), "200 characters, not bytes");
+        assert_eq!(
+            TicketTitle::parse("  Printer on fire ").unwrap().as_str(),
+            "Printer on fire"
+        );
+        assert_eq!(
+            TicketTitle::parse("   "),
+            Err(FieldError::Empty { field: "title" })
+        );
+        assert!(
+            TicketTitle::parse(&"é".repeat(200)).is_ok(),
+            "200 characters, not bytes"
+        );
         let err = TicketTitle::parse(&"x".repeat(201)).unwrap_err();
-        assert_eq!(err, FieldError::TooLong { field: "title", max: 200, len: 201 });
-        assert!(err.to_string().contains("title"), "the message names the field");
+        assert_eq!(
+            err,
+            FieldError::TooLong {
+                field: "title",
+                max: 200,
+                len: 201
+            }
+        );
+        assert!(
+            err.to_string().contains("title"),
+            "the message names the field"
+        );
     }
 
     #[test]
@@ -215,8 +278,19 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_shaped_like_addresses() {
-        assert_eq!(Email::parse(" Ana@Example.COM ").unwrap().as_str(), "ana@example.com");
-        for bad in ["", "ana", "ana@", "@example.com", "ana@example", "a b@example.com", "a@b@c.com"] {
+        assert_eq!(
+            Email::parse(" Ana@Example.COM ").unwrap().as_str(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} is not an address");
         }
     }

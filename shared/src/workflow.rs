@@ -9,7 +9,17 @@ use crate::permission::Role;
 use crate::ticket::HoldReason;
 
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -21,8 +31,13 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 5] =
-        [Status::Open, Status::InProgress, Status::OnHold, Status::Resolved, Status::Closed];
+    pub const ALL: [Status; 5] = [
+        Status::Open,
+        Status::InProgress,
+        Status::OnHold,
+        Status::Resolved,
+        Status::Closed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -87,9 +102,17 @@ pub struct Transition {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TransitionError {
     #[error("a ticket that is {from} cannot become {to}; {}", allowed_text(*.from, .allowed))]
-    Illegal { from: Status, to: Status, allowed: Vec<Status> },
+    Illegal {
+        from: Status,
+        to: Status,
+        allowed: Vec<Status>,
+    },
     #[error("{role}s cannot move a ticket from {from} to {to}")]
-    NotPermitted { role: Role, from: Status, to: Status },
+    NotPermitted {
+        role: Role,
+        from: Status,
+        to: Status,
+    },
     #[error("putting a ticket on hold needs a reason")]
     ReasonRequired,
     #[error("{0}")]
@@ -109,14 +132,20 @@ fn allowed_text(from: Status, allowed: &[Status]) -> String {
 
 /// The statuses this mover may move a ticket to from `from`.
 pub fn allowed_moves(mover: Mover, from: Status) -> Vec<Status> {
-    from.next().iter().copied().filter(|&to| may_move(mover, from, to)).collect()
+    from.next()
+        .iter()
+        .copied()
+        .filter(|&to| may_move(mover, from, to))
+        .collect()
 }
 
 fn may_move(mover: Mover, from: Status, to: Status) -> bool {
     match mover.role {
         Role::Agent | Role::Admin => true,
         Role::Requester => {
-            mover.is_requester && from == Status::Resolved && matches!(to, Status::Closed | Status::InProgress)
+            mover.is_requester
+                && from == Status::Resolved
+                && matches!(to, Status::Closed | Status::InProgress)
         }
         Role::Observer => false,
     }
@@ -133,10 +162,18 @@ pub fn transition(
     reason: Option<&str>,
 ) -> Result<Transition, TransitionError> {
     if !from.next().contains(&to) {
-        return Err(TransitionError::Illegal { from, to, allowed: allowed_moves(mover, from) });
+        return Err(TransitionError::Illegal {
+            from,
+            to,
+            allowed: allowed_moves(mover, from),
+        });
     }
     if !may_move(mover, from, to) {
-        return Err(TransitionError::NotPermitted { role: mover.role, from, to });
+        return Err(TransitionError::NotPermitted {
+            role: mover.role,
+            from,
+            to,
+        });
     }
     let hold_reason = if to == Status::OnHold {
         let reason = reason.ok_or(TransitionError::ReasonRequired)?;
@@ -148,7 +185,11 @@ pub fn transition(
     } else {
         None
     };
-    Ok(Transition { from, to, hold_reason })
+    Ok(Transition {
+        from,
+        to,
+        hold_reason,
+    })
 }
 
 /// What happens when someone opens a ticket in a client: an agent or admin opening an `open`
@@ -163,7 +204,10 @@ mod tests {
     use Status::*;
 
     fn agent() -> Mover {
-        Mover { role: Role::Agent, is_requester: false }
+        Mover {
+            role: Role::Agent,
+            is_requester: false,
+        }
     }
 
     const LEGAL: [(Status, Status); 7] = [
@@ -180,11 +224,18 @@ mod tests {
     fn every_legal_transition_is_allowed_for_agents_and_admins() {
         for role in [Role::Agent, Role::Admin] {
             for (from, to) in LEGAL {
-                let mover = Mover { role, is_requester: false };
+                let mover = Mover {
+                    role,
+                    is_requester: false,
+                };
                 let t = transition(mover, from, to, Some("waiting for parts"))
                     .unwrap_or_else(|e| panic!("{role} {from}->{to}: {e}"));
                 assert_eq!((t.from, t.to), (from, to));
-                assert_eq!(t.hold_reason.is_some(), to == OnHold, "only holds keep a reason");
+                assert_eq!(
+                    t.hold_reason.is_some(),
+                    to == OnHold,
+                    "only holds keep a reason"
+                );
             }
         }
     }
@@ -202,7 +253,10 @@ mod tests {
                 };
                 assert_eq!(allowed.as_slice(), from.next());
                 for s in from.next() {
-                    assert!(err.to_string().contains(s.as_str()), "message names {s}: {err}");
+                    assert!(
+                        err.to_string().contains(s.as_str()),
+                        "message names {s}: {err}"
+                    );
                 }
             }
         }
@@ -217,40 +271,69 @@ mod tests {
 
     #[test]
     fn hold_needs_a_non_empty_reason() {
-        assert_eq!(transition(agent(), InProgress, OnHold, None), Err(TransitionError::ReasonRequired));
+        assert_eq!(
+            transition(agent(), InProgress, OnHold, None),
+            Err(TransitionError::ReasonRequired)
+        );
         assert_eq!(
             transition(agent(), InProgress, OnHold, Some("   ")),
             Err(TransitionError::ReasonRequired)
         );
         let t = transition(agent(), InProgress, OnHold, Some("  vendor  ")).unwrap();
-        assert_eq!(t.hold_reason.unwrap().as_str(), "vendor", "the reason is kept, trimmed");
+        assert_eq!(
+            t.hold_reason.unwrap().as_str(),
+            "vendor",
+            "the reason is kept, trimmed"
+        );
     }
 
     #[test]
     fn requesters_only_close_or_reopen_their_own_resolved_tickets() {
-        let own = Mover { role: Role::Requester, is_requester: true };
-        let other = Mover { role: Role::Requester, is_requester: false };
+        let own = Mover {
+            role: Role::Requester,
+            is_requester: true,
+        };
+        let other = Mover {
+            role: Role::Requester,
+            is_requester: false,
+        };
         for from in Status::ALL {
             for to in Status::ALL {
                 let allowed = from == Resolved && matches!(to, Closed | InProgress);
-                assert_eq!(transition(own, from, to, Some("r")).is_ok(), allowed, "{from}->{to}");
-                assert!(transition(other, from, to, Some("r")).is_err(), "not their ticket");
+                assert_eq!(
+                    transition(own, from, to, Some("r")).is_ok(),
+                    allowed,
+                    "{from}->{to}"
+                );
+                assert!(
+                    transition(other, from, to, Some("r")).is_err(),
+                    "not their ticket"
+                );
             }
         }
     }
 
     #[test]
     fn requesters_are_told_what_they_may_do() {
-        let own = Mover { role: Role::Requester, is_requester: true };
+        let own = Mover {
+            role: Role::Requester,
+            is_requester: true,
+        };
         assert_eq!(allowed_moves(own, Resolved), vec![Closed, InProgress]);
         assert!(allowed_moves(own, Open).is_empty());
         let err = transition(own, Open, OnHold, Some("r")).unwrap_err();
-        assert!(err.to_string().contains("cannot change its status"), "{err}");
+        assert!(
+            err.to_string().contains("cannot change its status"),
+            "{err}"
+        );
     }
 
     #[test]
     fn observers_move_nothing() {
-        let observer = Mover { role: Role::Observer, is_requester: false };
+        let observer = Mover {
+            role: Role::Observer,
+            is_requester: false,
+        };
         for (from, to) in LEGAL {
             assert!(matches!(
                 transition(observer, from, to, Some("r")),
@@ -263,7 +346,11 @@ mod tests {
     fn viewing_an_open_ticket_starts_work_only_for_agents_and_admins() {
         assert_eq!(on_view(Role::Agent, Open), Some(InProgress));
         assert_eq!(on_view(Role::Admin, Open), Some(InProgress));
-        assert_eq!(on_view(Role::Observer, Open), None, "an observer's view changes nothing");
+        assert_eq!(
+            on_view(Role::Observer, Open),
+            None,
+            "an observer's view changes nothing"
+        );
         assert_eq!(on_view(Role::Requester, Open), None);
         for status in [InProgress, OnHold, Resolved, Closed] {
             assert_eq!(on_view(Role::Agent, status), None);

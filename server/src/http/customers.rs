@@ -1,0 +1,295 @@
+//! Customers: the people and organisations tickets are about.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use tallydesk_shared::api::{CreateCustomer, Customer, Page, PatchCustomer};
+use tallydesk_shared::ticket::{Company, CustomerName, Email, FieldError, Notes, Phone};
+use tallydesk_shared::{Action, CustomerId};
+
+use super::extract::{Json, Path, Query};
+use crate::AppState;
+use crate::activity::{self, NewActivity};
+use crate::auth::Scope;
+use crate::error::{ApiError, ApiResult};
+
+/// Optional text: blank means absent.
+fn optional<T>(
+    value: Option<&str>,
+    parse: fn(&str) -> Result<T, FieldError>,
+) -> ApiResult<Option<String>>
+where
+    T: std::fmt::Display,
+{
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => Ok(Some(parse(v)?.to_string())),
+        None => Ok(None),
+    }
+}
+
+async fn load(scope: &mut Scope, id: CustomerId) -> ApiResult<Customer> {
+    let row = sqlx::query_as!(
+        CustomerRow,
+        "select id, name, email, phone, company, notes, created_at, updated_at
+           from customers where id = $1",
+        id.as_uuid()
+    )
+    .fetch_optional(&mut *scope.tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("customer"))?;
+    Ok(row.into())
+}
+
+struct CustomerRow {
+    id: uuid::Uuid,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    company: Option<String>,
+    notes: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<CustomerRow> for Customer {
+    fn from(row: CustomerRow) -> Self {
+        Customer {
+            id: row.id.into(),
+            name: row.name,
+            email: row.email,
+            phone: row.phone,
+            company: row.company,
+            notes: row.notes,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Matches the start of a name, email or company, case-insensitively.
+    q: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/customers", tag = "customers",
+    params(ListParams, crate::http::docs::TenantHeader),
+    responses((status = 200, body = Page<Customer>)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn list(
+    mut scope: Scope,
+    Query(params): Query<ListParams>,
+) -> ApiResult<axum::Json<Page<Customer>>> {
+    scope.require(Action::ViewCustomers)?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit: must be between 1 and 200",
+        ));
+    }
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<uuid::Uuid>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_cursor",
+                    "cursor: not a cursor this server gave out",
+                )
+            })
+        })
+        .transpose()?;
+    let pattern = params
+        .q
+        .as_deref()
+        .map(|q| format!("{}%", q.trim().replace(['%', '_', '\\'], "")));
+    let rows = sqlx::query_as!(
+        CustomerRow,
+        "select id, name, email, phone, company, notes, created_at, updated_at from customers
+          where tenant_id = $1
+            and ($2::text is null or name ilike $2 or email ilike $2 or company ilike $2)
+            and ($3::uuid is null or id > $3)
+          order by id limit $4",
+        scope.tenant.as_uuid(),
+        pattern,
+        after,
+        i64::from(limit) + 1,
+    )
+    .fetch_all(&mut *scope.tx)
+    .await?;
+    scope.commit().await?;
+    let mut items: Vec<Customer> = rows.into_iter().map(Customer::from).collect();
+    let next_cursor = (items.len() > limit as usize).then(|| {
+        items.truncate(limit as usize);
+        items.last().map(|c| c.id.to_string()).unwrap_or_default()
+    });
+    Ok(axum::Json(Page { items, next_cursor }))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/customers", tag = "customers",
+    request_body = CreateCustomer,
+    params(crate::http::docs::TenantHeader),
+    responses((status = 201, body = Customer), (status = 422, body = tallydesk_shared::api::ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn create(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Json(body): Json<CreateCustomer>,
+) -> ApiResult<(StatusCode, axum::Json<Customer>)> {
+    scope.require(Action::EditCustomers)?;
+    let name = CustomerName::parse(&body.name)?;
+    let email = optional(body.email.as_deref(), Email::parse)?;
+    let phone = optional(body.phone.as_deref(), Phone::parse)?;
+    let company = optional(body.company.as_deref(), Company::parse)?;
+    let notes = optional(body.notes.as_deref(), Notes::parse)?;
+    let id = CustomerId::new();
+    let now = state.clock.now();
+    sqlx::query!(
+        "insert into customers (id, tenant_id, name, email, phone, company, notes, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        id.as_uuid(),
+        scope.tenant.as_uuid(),
+        name.as_str(),
+        email,
+        phone,
+        company,
+        notes,
+        now,
+    )
+    .execute(&mut *scope.tx)
+    .await?;
+    activity::record(
+        &mut scope.tx,
+        scope.tenant,
+        scope.user,
+        now,
+        NewActivity::tenant("customer.created")
+            .after(json!({ "customer_id": id, "name": name.as_str() })),
+    )
+    .await?;
+    let customer = load(&mut scope, id).await?;
+    scope.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(customer)))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/customers/{id}", tag = "customers",
+    params(("id" = CustomerId, Path), crate::http::docs::TenantHeader),
+    responses((status = 200, body = Customer), (status = 404, body = tallydesk_shared::api::ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn get(mut scope: Scope, Path(id): Path<CustomerId>) -> ApiResult<axum::Json<Customer>> {
+    scope.require(Action::ViewCustomers)?;
+    let customer = load(&mut scope, id).await?;
+    scope.commit().await?;
+    Ok(axum::Json(customer))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/customers/{id}", tag = "customers",
+    request_body = PatchCustomer,
+    params(("id" = CustomerId, Path), crate::http::docs::TenantHeader),
+    responses((status = 200, body = Customer), (status = 422, body = tallydesk_shared::api::ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn update(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Path(id): Path<CustomerId>,
+    Json(body): Json<PatchCustomer>,
+) -> ApiResult<axum::Json<Customer>> {
+    scope.require(Action::EditCustomers)?;
+    let current = load(&mut scope, id).await?;
+    let name = match &body.name {
+        Some(n) => CustomerName::parse(n)?.into_inner(),
+        None => current.name.clone(),
+    };
+    let keep_or = |patch: &Option<Option<String>>, current: &Option<String>, parse| match patch {
+        None => Ok(current.clone()),
+        Some(value) => optional(value.as_deref(), parse),
+    };
+    let email = keep_or(&body.email, &current.email, |v| {
+        Email::parse(v).map(|e| e.to_string())
+    })?;
+    let phone = keep_or(&body.phone, &current.phone, |v| {
+        Phone::parse(v).map(|p| p.to_string())
+    })?;
+    let company = keep_or(&body.company, &current.company, |v| {
+        Company::parse(v).map(|c| c.to_string())
+    })?;
+    let notes = keep_or(&body.notes, &current.notes, |v| {
+        Notes::parse(v).map(|n| n.to_string())
+    })?;
+    let now = state.clock.now();
+    sqlx::query!(
+        "update customers set name = $2, email = $3, phone = $4, company = $5, notes = $6, updated_at = $7
+          where id = $1",
+        id.as_uuid(),
+        name,
+        email,
+        phone,
+        company,
+        notes,
+        now,
+    )
+    .execute(&mut *scope.tx)
+    .await?;
+    let customer = load(&mut scope, id).await?;
+    activity::record(
+        &mut scope.tx,
+        scope.tenant,
+        scope.user,
+        now,
+        NewActivity::tenant("customer.updated")
+            .before(serde_json::to_value(&current).map_err(anyhow::Error::from)?)
+            .after(serde_json::to_value(&customer).map_err(anyhow::Error::from)?),
+    )
+    .await?;
+    scope.commit().await?;
+    Ok(axum::Json(customer))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/customers/{id}", tag = "customers",
+    description = "Admins only. The customer's tickets stay, without a customer.",
+    params(("id" = CustomerId, Path), crate::http::docs::TenantHeader),
+    responses((status = 204), (status = 403, body = tallydesk_shared::api::ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn delete(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Path(id): Path<CustomerId>,
+) -> ApiResult<StatusCode> {
+    scope.require(Action::DeleteCustomer)?;
+    let customer = load(&mut scope, id).await?;
+    sqlx::query!("delete from customers where id = $1", id.as_uuid())
+        .execute(&mut *scope.tx)
+        .await?;
+    activity::record(
+        &mut scope.tx,
+        scope.tenant,
+        scope.user,
+        state.clock.now(),
+        NewActivity::tenant("customer.deleted")
+            .before(json!({ "customer_id": id, "name": customer.name })),
+    )
+    .await?;
+    scope.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,62 @@
+//! The OpenAPI document (`/openapi.json`) and the interactive docs (`/docs`), served offline.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::http;
+use tallydesk_shared::api;
+
+/// `X-Tenant-Id`: which tenant the request acts in; optional with exactly one membership.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct TenantHeader {
+    /// The tenant to act in. May be omitted when the caller belongs to exactly one tenant.
+    #[param(rename = "X-Tenant-Id", value_type = Option<String>, format = Uuid)]
+    x_tenant_id: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tallydesk API",
+        description = "Tickets, customers and members of Tallydesk tenants. Every request but \
+            `/health` carries `Authorization: Bearer <JWT access token>` from a configured OIDC \
+            issuer. Errors are `{code, message}`. Lists are `{items, next_cursor}`."
+    ),
+    paths(
+        http::me::health, http::me::me, http::me::create_tenant,
+        http::tickets::list, http::tickets::create, http::tickets::get, http::tickets::update,
+        http::tickets::delete, http::tickets::transition, http::tickets::view,
+        http::tickets::comments, http::tickets::comment, http::tickets::activity,
+        http::customers::list, http::customers::create, http::customers::get,
+        http::customers::update, http::customers::delete,
+        http::members::list, http::members::update, http::members::remove,
+        http::members::invitations, http::members::invite,
+    ),
+    components(schemas(api::ErrorBody, api::Page<api::Ticket>, api::Page<api::Comment>)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "tickets", description = "The ticket queue, workflow, comments and audit trail"),
+        (name = "customers"), (name = "members", description = "Members, roles and invitations"),
+        (name = "identity"), (name = "server")
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}

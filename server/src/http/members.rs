@@ -1,0 +1,284 @@
+//! Members of a tenant, their roles, and invitations to join.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::json;
+use tallydesk_shared::api::{CreateInvitation, Invitation, Member, Page, PatchMember};
+use tallydesk_shared::ticket::Email;
+use tallydesk_shared::{Action, InvitationId, Role, UserId};
+
+use super::extract::{Json, Path};
+use crate::AppState;
+use crate::activity::{self, NewActivity};
+use crate::auth::Scope;
+use crate::error::{ApiError, ApiResult};
+use crate::http::tickets::member_role;
+
+fn parse_role(text: &str) -> ApiResult<Role> {
+    text.parse()
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/members", tag = "members",
+    params(crate::http::docs::TenantHeader),
+    responses((status = 200, body = Page<Member>)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn list(mut scope: Scope) -> ApiResult<axum::Json<Page<Member>>> {
+    scope.require(Action::ViewMembers)?;
+    let rows = sqlx::query!(
+        "select m.user_id, u.email, u.name, m.role from memberships m join users u on u.id = m.user_id
+          where m.tenant_id = $1 order by lower(coalesce(u.name, u.email, '')), m.user_id",
+        scope.tenant.as_uuid()
+    )
+    .fetch_all(&mut *scope.tx)
+    .await?;
+    scope.commit().await?;
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            Ok(Member {
+                user_id: r.user_id.into(),
+                email: r.email,
+                name: r.name,
+                role: parse_role(&r.role)?,
+            })
+        })
+        .collect::<ApiResult<_>>()?;
+    Ok(axum::Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Refuses to leave a tenant without an admin. Locks the tenant's admin memberships first so
+/// two concurrent demotions cannot both pass.
+async fn keep_an_admin(scope: &mut Scope, leaving: UserId) -> ApiResult<()> {
+    let admins = sqlx::query_scalar!(
+        "select user_id from memberships where tenant_id = $1 and role = 'admin' for update",
+        scope.tenant.as_uuid()
+    )
+    .fetch_all(&mut *scope.tx)
+    .await?;
+    if admins.iter().all(|a| *a == leaving.as_uuid()) {
+        return Err(ApiError::conflict(
+            "last_admin",
+            "a tenant needs at least one admin: make someone else admin first",
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/members/{user_id}", tag = "members",
+    description = "Changes a member's role (admins only). The last admin cannot be demoted (409).",
+    request_body = PatchMember,
+    params(("user_id" = UserId, Path), crate::http::docs::TenantHeader),
+    responses((status = 200, body = Member), (status = 409, body = tallydesk_shared::api::ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn update(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Path(user): Path<UserId>,
+    Json(body): Json<PatchMember>,
+) -> ApiResult<axum::Json<Member>> {
+    scope.require(Action::ManageMembers)?;
+    let before = member_role(&mut scope, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    if before == Role::Admin && body.role != Role::Admin {
+        keep_an_admin(&mut scope, user).await?;
+    }
+    let now = state.clock.now();
+    if before != body.role {
+        sqlx::query!(
+            "update memberships set role = $3 where tenant_id = $1 and user_id = $2",
+            scope.tenant.as_uuid(),
+            user.as_uuid(),
+            body.role.as_str()
+        )
+        .execute(&mut *scope.tx)
+        .await?;
+        if !body.role.works_tickets() {
+            // Only agents and admins hold tickets.
+            sqlx::query!(
+                "update tickets set assignee_id = null, updated_at = $3, version = version + 1
+                  where tenant_id = $1 and assignee_id = $2",
+                scope.tenant.as_uuid(),
+                user.as_uuid(),
+                now
+            )
+            .execute(&mut *scope.tx)
+            .await?;
+        }
+        activity::record(
+            &mut scope.tx,
+            scope.tenant,
+            scope.user,
+            now,
+            NewActivity::member("member.role_changed", user)
+                .field("role")
+                .before(json!({ "user_id": user, "role": before }))
+                .after(json!({ "role": body.role })),
+        )
+        .await?;
+    }
+    let row = sqlx::query!(
+        "select email, name from users where id = $1",
+        user.as_uuid()
+    )
+    .fetch_one(&mut *scope.tx)
+    .await?;
+    scope.commit().await?;
+    Ok(axum::Json(Member {
+        user_id: user,
+        email: row.email,
+        name: row.name,
+        role: body.role,
+    }))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/members/{user_id}", tag = "members",
+    description = "Removes a member (admins only). The last admin cannot be removed (409).",
+    params(("user_id" = UserId, Path), crate::http::docs::TenantHeader),
+    responses((status = 204), (status = 409, body = tallydesk_shared::api::ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn remove(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Path(user): Path<UserId>,
+) -> ApiResult<StatusCode> {
+    scope.require(Action::ManageMembers)?;
+    let before = member_role(&mut scope, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    if before == Role::Admin {
+        keep_an_admin(&mut scope, user).await?;
+    }
+    sqlx::query!(
+        "delete from memberships where tenant_id = $1 and user_id = $2",
+        scope.tenant.as_uuid(),
+        user.as_uuid()
+    )
+    .execute(&mut *scope.tx)
+    .await?;
+    activity::record(
+        &mut scope.tx,
+        scope.tenant,
+        scope.user,
+        state.clock.now(),
+        NewActivity::member("member.removed", user)
+            .before(json!({ "user_id": user, "role": before })),
+    )
+    .await?;
+    scope.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/invitations", tag = "members",
+    params(crate::http::docs::TenantHeader),
+    responses((status = 200, body = Page<Invitation>)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn invitations(mut scope: Scope) -> ApiResult<axum::Json<Page<Invitation>>> {
+    scope.require(Action::ManageInvitations)?;
+    let rows = sqlx::query!(
+        "select id, email, role, invited_by, created_at, accepted_at from invitations
+          where tenant_id = $1 order by created_at desc, id",
+        scope.tenant.as_uuid()
+    )
+    .fetch_all(&mut *scope.tx)
+    .await?;
+    scope.commit().await?;
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            Ok(Invitation {
+                id: r.id.into(),
+                email: r.email,
+                role: parse_role(&r.role)?,
+                invited_by: r.invited_by.into(),
+                created_at: r.created_at,
+                accepted_at: r.accepted_at,
+            })
+        })
+        .collect::<ApiResult<_>>()?;
+    Ok(axum::Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/invitations", tag = "members",
+    description = "Invites an email with a role (admins only). When someone signs in with that verified email, they join.",
+    request_body = CreateInvitation,
+    params(crate::http::docs::TenantHeader),
+    responses((status = 201, body = Invitation), (status = 409, body = tallydesk_shared::api::ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn invite(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Json(body): Json<CreateInvitation>,
+) -> ApiResult<(StatusCode, axum::Json<Invitation>)> {
+    scope.require(Action::ManageInvitations)?;
+    let email = Email::parse(&body.email)?;
+    let already = sqlx::query_scalar!(
+        "select exists(select 1 from memberships m join users u on u.id = m.user_id
+                        where m.tenant_id = $1 and u.email = $2 and u.email_verified)",
+        scope.tenant.as_uuid(),
+        email.as_str()
+    )
+    .fetch_one(&mut *scope.tx)
+    .await?;
+    if already == Some(true) {
+        return Err(ApiError::conflict(
+            "already_member",
+            "someone with this email is already a member",
+        ));
+    }
+    let now = state.clock.now();
+    let invitation = Invitation {
+        id: InvitationId::new(),
+        email: email.as_str().to_owned(),
+        role: body.role,
+        invited_by: scope.user,
+        created_at: now,
+        accepted_at: None,
+    };
+    sqlx::query!(
+        "insert into invitations (id, tenant_id, email, role, invited_by, created_at)
+         values ($1, $2, $3, $4, $5, $6)",
+        invitation.id.as_uuid(),
+        scope.tenant.as_uuid(),
+        invitation.email,
+        invitation.role.as_str(),
+        scope.user.as_uuid(),
+        now
+    )
+    .execute(&mut *scope.tx)
+    .await?;
+    activity::record(
+        &mut scope.tx,
+        scope.tenant,
+        scope.user,
+        now,
+        NewActivity::tenant("invitation.created")
+            .after(json!({ "email": invitation.email, "role": invitation.role })),
+    )
+    .await?;
+    scope.commit().await?;
+    state.identities.forget_all();
+    Ok((StatusCode::CREATED, axum::Json(invitation)))
+}

@@ -1,0 +1,878 @@
+//! Tickets: the queue, the record, its workflow, comments and audit trail.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{Postgres, QueryBuilder};
+use tallydesk_shared::api::{
+    Activity, Comment, CreateComment, CreateTicket, Page, PatchTicket, Ticket, TransitionRequest,
+};
+use tallydesk_shared::ticket::{Category, CommentBody, Priority, TicketDescription, TicketTitle};
+use tallydesk_shared::workflow::{self, Mover, Transition};
+use tallydesk_shared::{Action, CommentId, CustomerId, Role, Status, TicketId, UserId};
+use uuid::Uuid;
+
+use super::extract::{Json, Path, Query};
+use crate::AppState;
+use crate::activity::{self, NewActivity};
+use crate::auth::Scope;
+use crate::error::{ApiError, ApiResult};
+
+/// A ticket row as stored; statuses and priorities are text in the database.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TicketRow {
+    id: Uuid,
+    number: i64,
+    title: String,
+    description: String,
+    status: String,
+    priority: String,
+    category: String,
+    requester_id: Uuid,
+    assignee_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    hold_reason: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    first_responded_at: Option<DateTime<Utc>>,
+    resolved_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    version: i64,
+}
+
+const TICKET_COLUMNS: &str = "id, number, title, description, status, priority, category, \
+    requester_id, assignee_id, customer_id, hold_reason, created_at, updated_at, \
+    first_responded_at, resolved_at, closed_at, version";
+
+impl TryFrom<TicketRow> for Ticket {
+    type Error = ApiError;
+
+    fn try_from(r: TicketRow) -> ApiResult<Ticket> {
+        let corrupt =
+            |what: &str| ApiError::Internal(anyhow::anyhow!("ticket {} has a bad {what}", r.id));
+        Ok(Ticket {
+            id: r.id.into(),
+            number: r.number,
+            status: r.status.parse().map_err(|_| corrupt("status"))?,
+            priority: r.priority.parse().map_err(|_| corrupt("priority"))?,
+            title: r.title,
+            description: r.description,
+            category: r.category,
+            requester_id: r.requester_id.into(),
+            assignee_id: r.assignee_id.map(Into::into),
+            customer_id: r.customer_id.map(Into::into),
+            hold_reason: r.hold_reason,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            first_responded_at: r.first_responded_at,
+            resolved_at: r.resolved_at,
+            closed_at: r.closed_at,
+            version: r.version,
+        })
+    }
+}
+
+/// Loads a ticket the caller may take `action` on; anything else is a 404 or 403.
+async fn load(scope: &mut Scope, id: TicketId, action: Action) -> ApiResult<Ticket> {
+    let row = sqlx::query_as!(
+        TicketRow,
+        "select id, number, title, description, status, priority, category, requester_id,
+                assignee_id, customer_id, hold_reason, created_at, updated_at,
+                first_responded_at, resolved_at, closed_at, version
+           from tickets where id = $1",
+        id.as_uuid()
+    )
+    .fetch_optional(&mut *scope.tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("ticket"))?;
+    let ticket = Ticket::try_from(row)?;
+    let own = ticket.requester_id == scope.user;
+    if !tallydesk_shared::permission::access(scope.role, Action::ViewTicket).allows(own) {
+        return Err(ApiError::not_found("ticket"));
+    }
+    if !tallydesk_shared::permission::access(scope.role, action).allows(own) {
+        return Err(ApiError::forbidden(format!(
+            "{}s may not do this to this ticket",
+            scope.role
+        )));
+    }
+    Ok(ticket)
+}
+
+/// Locks the ticket row for the rest of the transaction, then loads it.
+async fn load_for_update(scope: &mut Scope, id: TicketId, action: Action) -> ApiResult<Ticket> {
+    sqlx::query!(
+        "select id from tickets where id = $1 for no key update",
+        id.as_uuid()
+    )
+    .fetch_optional(&mut *scope.tx)
+    .await?;
+    load(scope, id, action).await
+}
+
+fn mover(scope: &Scope, ticket: &Ticket) -> Mover {
+    Mover {
+        role: scope.role,
+        is_requester: ticket.requester_id == scope.user,
+    }
+}
+
+async fn parse_category(scope: &mut Scope, input: &str) -> ApiResult<Category> {
+    let category = Category::parse(input)?;
+    let allowed: Vec<String> = sqlx::query_scalar!(
+        "select categories from tenants where id = $1",
+        scope.tenant.as_uuid()
+    )
+    .fetch_one(&mut *scope.tx)
+    .await?;
+    if !allowed.iter().any(|c| c == category.as_str()) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!(
+                "category: {:?} is not one of this tenant's: {}",
+                category.as_str(),
+                allowed.join(", ")
+            ),
+        ));
+    }
+    Ok(category)
+}
+
+/// Checks that `user` is a member who can be assigned tickets (an agent or admin).
+async fn check_assignee(scope: &mut Scope, user: UserId) -> ApiResult<()> {
+    let role = member_role(scope, user).await?;
+    match role {
+        Some(role) if role.works_tickets() => Ok(()),
+        Some(role) => Err(ApiError::invalid(
+            "invalid_field",
+            format!("assignee_id: {role}s cannot be assigned tickets; pick an agent or admin"),
+        )),
+        None => Err(ApiError::invalid(
+            "invalid_field",
+            "assignee_id: not a member of this tenant",
+        )),
+    }
+}
+
+pub(crate) async fn member_role(scope: &mut Scope, user: UserId) -> ApiResult<Option<Role>> {
+    let role = sqlx::query_scalar!(
+        "select role from memberships where tenant_id = $1 and user_id = $2",
+        scope.tenant.as_uuid(),
+        user.as_uuid()
+    )
+    .fetch_optional(&mut *scope.tx)
+    .await?;
+    role.map(|r| {
+        r.parse()
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))
+    })
+    .transpose()
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/tickets", tag = "tickets",
+    request_body = CreateTicket,
+    responses(
+        (status = 201, body = Ticket),
+        (status = 422, body = tallydesk_shared::api::ErrorBody, description = "invalid field"),
+        (status = 403, body = tallydesk_shared::api::ErrorBody),
+    ),
+    params(crate::http::docs::TenantHeader),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn create(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Json(body): Json<CreateTicket>,
+) -> ApiResult<(StatusCode, axum::Json<Ticket>)> {
+    scope.require(Action::CreateTicket)?;
+    let title = TicketTitle::parse(&body.title)?;
+    let description = TicketDescription::parse(&body.description)?;
+    let priority = body.priority.unwrap_or_default();
+    let category = match &body.category {
+        Some(c) => parse_category(&mut scope, c).await?,
+        None => Category::general(),
+    };
+    if body.assignee_id.is_some() || body.requester_id.is_some() {
+        scope.require(Action::CreateTicketForOthers)?;
+    }
+    if let Some(assignee) = body.assignee_id {
+        check_assignee(&mut scope, assignee).await?;
+    }
+    let requester = match body.requester_id {
+        Some(requester) if member_role(&mut scope, requester).await?.is_none() => {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "requester_id: not a member of this tenant",
+            ));
+        }
+        Some(requester) => requester,
+        None => scope.user,
+    };
+    let now = state.clock.now();
+    let id = TicketId::new();
+    let number = sqlx::query_scalar!(
+        "update tenant_counters set last_ticket_number = last_ticket_number + 1
+          where tenant_id = $1 returning last_ticket_number",
+        scope.tenant.as_uuid()
+    )
+    .fetch_one(&mut *scope.tx)
+    .await?;
+    sqlx::query!(
+        "insert into tickets (id, tenant_id, number, title, description, priority, category,
+                              requester_id, assignee_id, customer_id, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+        id.as_uuid(),
+        scope.tenant.as_uuid(),
+        number,
+        title.as_str(),
+        description.as_str(),
+        priority.as_str(),
+        category.as_str(),
+        requester.as_uuid(),
+        body.assignee_id.map(|a| a.as_uuid()),
+        body.customer_id.map(|c| c.as_uuid()),
+        now,
+    )
+    .execute(&mut *scope.tx)
+    .await?;
+    let ticket = load(&mut scope, id, Action::ViewTicket).await?;
+    activity::record(
+        &mut scope.tx,
+        scope.tenant,
+        scope.user,
+        now,
+        NewActivity::ticket("ticket.created", id).after(json!({
+            "number": ticket.number,
+            "title": ticket.title,
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "category": ticket.category,
+            "requester_id": ticket.requester_id,
+            "assignee_id": ticket.assignee_id,
+            "customer_id": ticket.customer_id,
+        })),
+    )
+    .await?;
+    scope.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(ticket)))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/tickets/{id}", tag = "tickets",
+    params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
+    responses((status = 200, body = Ticket), (status = 404, body = tallydesk_shared::api::ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn get(mut scope: Scope, Path(id): Path<TicketId>) -> ApiResult<axum::Json<Ticket>> {
+    let ticket = load(&mut scope, id, Action::ViewTicket).await?;
+    scope.commit().await?;
+    Ok(axum::Json(ticket))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/tickets/{id}", tag = "tickets",
+    request_body = PatchTicket,
+    params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
+    responses(
+        (status = 200, body = Ticket),
+        (status = 409, body = tallydesk_shared::api::ErrorBody, description = "stale version"),
+        (status = 422, body = tallydesk_shared::api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn update(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Path(id): Path<TicketId>,
+    Json(body): Json<PatchTicket>,
+) -> ApiResult<axum::Json<Ticket>> {
+    let current = load_for_update(&mut scope, id, Action::EditTicket).await?;
+    if let Some(version) = body.version.filter(|v| *v != current.version) {
+        return Err(ApiError::conflict(
+            "stale_version",
+            format!(
+                "the ticket changed since version {version} (now {}): reload it and try again",
+                current.version
+            ),
+        ));
+    }
+    let title = body.title.as_deref().map(TicketTitle::parse).transpose()?;
+    let description = body
+        .description
+        .as_deref()
+        .map(TicketDescription::parse)
+        .transpose()?;
+    let category = match &body.category {
+        Some(c) => Some(parse_category(&mut scope, c).await?),
+        None => None,
+    };
+    if let Some(Some(assignee)) = body.assignee_id {
+        check_assignee(&mut scope, assignee).await?;
+    }
+
+    let mut changes: Vec<NewActivity> = Vec::new();
+    let mut change = |field: &'static str, before: serde_json::Value, after: serde_json::Value| {
+        if before != after {
+            changes.push(
+                NewActivity::ticket("ticket.updated", id)
+                    .field(field)
+                    .before(json!({ field: before }))
+                    .after(json!({ field: after })),
+            );
+        }
+    };
+    if let Some(t) = &title {
+        change("title", json!(current.title), json!(t.as_str()));
+    }
+    if let Some(d) = &description {
+        change("description", json!(current.description), json!(d.as_str()));
+    }
+    if let Some(p) = body.priority {
+        change("priority", json!(current.priority), json!(p));
+    }
+    if let Some(c) = &category {
+        change("category", json!(current.category), json!(c.as_str()));
+    }
+    if let Some(a) = body.assignee_id {
+        change("assignee_id", json!(current.assignee_id), json!(a));
+    }
+    if let Some(c) = body.customer_id {
+        change("customer_id", json!(current.customer_id), json!(c));
+    }
+    if changes.is_empty() {
+        scope.commit().await?;
+        return Ok(axum::Json(current));
+    }
+
+    let now = state.clock.now();
+    let assignee = body.assignee_id.unwrap_or(current.assignee_id);
+    let customer: Option<CustomerId> = body.customer_id.unwrap_or(current.customer_id);
+    sqlx::query!(
+        "update tickets
+            set title = $2, description = $3, priority = $4, category = $5,
+                assignee_id = $6, customer_id = $7, updated_at = $8, version = version + 1
+          where id = $1",
+        id.as_uuid(),
+        title
+            .as_ref()
+            .map_or(current.title.as_str(), |t| t.as_str()),
+        description
+            .as_ref()
+            .map_or(current.description.as_str(), |d| d.as_str()),
+        body.priority.unwrap_or(current.priority).as_str(),
+        category
+            .as_ref()
+            .map_or(current.category.as_str(), |c| c.as_str()),
+        assignee.map(|a| a.as_uuid()),
+        customer.map(|c| c.as_uuid()),
+        now,
+    )
+    .execute(&mut *scope.tx)
+    .await?;
+    for entry in changes {
+        activity::record(&mut scope.tx, scope.tenant, scope.user, now, entry).await?;
+    }
+    let ticket = load(&mut scope, id, Action::ViewTicket).await?;
+    scope.commit().await?;
+    Ok(axum::Json(ticket))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/tickets/{id}", tag = "tickets",
+    params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
+    responses((status = 204), (status = 403, body = tallydesk_shared::api::ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn delete(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Path(id): Path<TicketId>,
+) -> ApiResult<StatusCode> {
+    let ticket = load_for_update(&mut scope, id, Action::DeleteTicket).await?;
+    sqlx::query!("delete from tickets where id = $1", id.as_uuid())
+        .execute(&mut *scope.tx)
+        .await?;
+    activity::record(
+        &mut scope.tx,
+        scope.tenant,
+        scope.user,
+        state.clock.now(),
+        NewActivity::ticket("ticket.deleted", id)
+            .before(json!({ "number": ticket.number, "title": ticket.title })),
+    )
+    .await?;
+    scope.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Applies a checked status change and records it.
+async fn apply_transition(
+    scope: &mut Scope,
+    ticket: &Ticket,
+    t: Transition,
+    now: DateTime<Utc>,
+    action: &'static str,
+) -> ApiResult<()> {
+    let resolved_at = match t.to {
+        Status::Resolved => Some(now),
+        Status::Closed => ticket.resolved_at,
+        _ => None,
+    };
+    let closed_at = (t.to == Status::Closed).then_some(now);
+    let reason = t.hold_reason.as_ref().map(|r| r.as_str());
+    sqlx::query!(
+        "update tickets
+            set status = $2, hold_reason = $3, resolved_at = $4, closed_at = $5,
+                updated_at = $6, version = version + 1
+          where id = $1",
+        ticket.id.as_uuid(),
+        t.to.as_str(),
+        reason,
+        resolved_at,
+        closed_at,
+        now,
+    )
+    .execute(&mut *scope.tx)
+    .await?;
+    let mut entry = NewActivity::ticket(action, ticket.id)
+        .field("status")
+        .before(json!({ "status": t.from }))
+        .after(json!({ "status": t.to }));
+    if let Some(reason) = reason {
+        entry = entry.after(json!({ "hold_reason": reason }));
+    }
+    activity::record(&mut scope.tx, scope.tenant, scope.user, now, entry).await?;
+    Ok(())
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/tickets/{id}/transitions", tag = "tickets",
+    request_body = TransitionRequest,
+    params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
+    responses(
+        (status = 200, body = Ticket),
+        (status = 409, body = tallydesk_shared::api::ErrorBody, description = "illegal transition; the message names the allowed ones"),
+        (status = 422, body = tallydesk_shared::api::ErrorBody, description = "a hold without a reason"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn transition(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Path(id): Path<TicketId>,
+    Json(body): Json<TransitionRequest>,
+) -> ApiResult<axum::Json<Ticket>> {
+    let ticket = load_for_update(&mut scope, id, Action::ViewTicket).await?;
+    let t = workflow::transition(
+        mover(&scope, &ticket),
+        ticket.status,
+        body.to,
+        body.reason.as_deref(),
+    )?;
+    apply_transition(
+        &mut scope,
+        &ticket,
+        t,
+        state.clock.now(),
+        "ticket.transitioned",
+    )
+    .await?;
+    let ticket = load(&mut scope, id, Action::ViewTicket).await?;
+    scope.commit().await?;
+    Ok(axum::Json(ticket))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/tickets/{id}/views", tag = "tickets",
+    description = "Records that the caller opened the ticket in a client. An agent or admin opening an `open` ticket starts work on it (`in_progress`); anyone else's view changes nothing.",
+    params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
+    responses((status = 200, body = Ticket)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn view(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Path(id): Path<TicketId>,
+) -> ApiResult<axum::Json<Ticket>> {
+    let ticket = load_for_update(&mut scope, id, Action::ViewTicket).await?;
+    if let Some(to) = workflow::on_view(scope.role, ticket.status) {
+        let t = workflow::transition(mover(&scope, &ticket), ticket.status, to, None)?;
+        apply_transition(&mut scope, &ticket, t, state.clock.now(), "ticket.viewed").await?;
+    }
+    let ticket = load(&mut scope, id, Action::ViewTicket).await?;
+    scope.commit().await?;
+    Ok(axum::Json(ticket))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/tickets/{id}/comments", tag = "tickets",
+    description = "The thread, oldest first. Internal notes are left out for requesters.",
+    params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
+    responses((status = 200, body = Page<Comment>)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn comments(
+    mut scope: Scope,
+    Path(id): Path<TicketId>,
+) -> ApiResult<axum::Json<Page<Comment>>> {
+    load(&mut scope, id, Action::ViewTicket).await?;
+    let internal = scope.role_may(Action::ViewInternalNotes);
+    let rows = sqlx::query!(
+        "select id, ticket_id, author_id, body, internal, created_at from comments
+          where ticket_id = $1 and (not internal or $2) order by created_at, id",
+        id.as_uuid(),
+        internal
+    )
+    .fetch_all(&mut *scope.tx)
+    .await?;
+    scope.commit().await?;
+    let items = rows
+        .into_iter()
+        .map(|r| Comment {
+            id: r.id.into(),
+            ticket_id: r.ticket_id.into(),
+            author_id: r.author_id.into(),
+            body: r.body,
+            internal: r.internal,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(axum::Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/tickets/{id}/comments", tag = "tickets",
+    description = "A public reply, or an internal note (`internal: true`, agents and admins). The first public reply by an agent or admin sets `first_responded_at`.",
+    request_body = CreateComment,
+    params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
+    responses((status = 201, body = Comment), (status = 403, body = tallydesk_shared::api::ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn comment(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Path(id): Path<TicketId>,
+    Json(body): Json<CreateComment>,
+) -> ApiResult<(StatusCode, axum::Json<Comment>)> {
+    let action = if body.internal {
+        Action::CommentInternal
+    } else {
+        Action::CommentPublic
+    };
+    let ticket = load_for_update(&mut scope, id, action).await?;
+    let text = CommentBody::parse(&body.body)?;
+    let now = state.clock.now();
+    let comment = Comment {
+        id: CommentId::new(),
+        ticket_id: id,
+        author_id: scope.user,
+        body: text.into_inner(),
+        internal: body.internal,
+        created_at: now,
+    };
+    sqlx::query!(
+        "insert into comments (id, tenant_id, ticket_id, author_id, body, internal, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+        comment.id.as_uuid(),
+        scope.tenant.as_uuid(),
+        id.as_uuid(),
+        scope.user.as_uuid(),
+        comment.body,
+        comment.internal,
+        now,
+    )
+    .execute(&mut *scope.tx)
+    .await?;
+    let first_response =
+        !comment.internal && scope.role.works_tickets() && ticket.first_responded_at.is_none();
+    sqlx::query!(
+        "update tickets set updated_at = $2,
+                first_responded_at = case when $3 then $2 else first_responded_at end
+          where id = $1",
+        id.as_uuid(),
+        now,
+        first_response,
+    )
+    .execute(&mut *scope.tx)
+    .await?;
+    activity::record(
+        &mut scope.tx,
+        scope.tenant,
+        scope.user,
+        now,
+        NewActivity::ticket("comment.created", id)
+            .after(json!({ "comment_id": comment.id, "internal": comment.internal }))
+            .internal(comment.internal),
+    )
+    .await?;
+    scope.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(comment)))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/tickets/{id}/activity", tag = "tickets",
+    description = "The ticket's audit trail, oldest first: who, when, what, before and after.",
+    params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
+    responses((status = 200, body = Page<Activity>)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn activity(
+    mut scope: Scope,
+    Path(id): Path<TicketId>,
+) -> ApiResult<axum::Json<Page<Activity>>> {
+    load(&mut scope, id, Action::ViewActivity).await?;
+    let internal = scope.role_may(Action::ViewInternalNotes);
+    let items = activity::for_ticket(&mut scope.tx, id, internal).await?;
+    scope.commit().await?;
+    Ok(axum::Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Filters, sort and page of the ticket queue.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    status: Option<Status>,
+    priority: Option<Priority>,
+    /// `me`, `none`, or a user id.
+    assignee: Option<String>,
+    /// `me` or a user id.
+    requester: Option<String>,
+    category: Option<String>,
+    customer: Option<CustomerId>,
+    /// Full-text search over title, description and comments.
+    q: Option<String>,
+    /// `created_at`, `updated_at` or `priority`; prefix `-` for descending. Default `-created_at`.
+    sort: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SortKey {
+    CreatedAt,
+    UpdatedAt,
+    Priority,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    key: SortKey,
+    desc: bool,
+    /// The last item's sort value: a timestamp or a priority rank.
+    at: Option<DateTime<Utc>>,
+    rank: Option<i16>,
+    id: Uuid,
+}
+
+fn parse_sort(sort: Option<&str>) -> ApiResult<(SortKey, bool)> {
+    let sort = sort.unwrap_or("-created_at");
+    let (desc, name) = match sort.strip_prefix('-') {
+        Some(name) => (true, name),
+        None => (false, sort),
+    };
+    let key = match name {
+        "created_at" => SortKey::CreatedAt,
+        "updated_at" => SortKey::UpdatedAt,
+        "priority" => SortKey::Priority,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "sort: {sort:?} is not one of created_at, updated_at, priority (prefix - for descending)"
+                ),
+            ));
+        }
+    };
+    Ok((key, desc))
+}
+
+fn user_filter(scope: &Scope, field: &str, value: &str) -> ApiResult<Option<Uuid>> {
+    match value {
+        "me" => Ok(Some(scope.user.as_uuid())),
+        "none" if field == "assignee" => Ok(None),
+        other => other.parse::<Uuid>().map(Some).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("{field}: expected me, none or a user id"),
+            )
+        }),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/tickets", tag = "tickets",
+    description = "The ticket queue with filters, full-text search, sort and keyset pagination. Requesters see only their own tickets.",
+    params(ListParams, crate::http::docs::TenantHeader),
+    responses((status = 200, body = Page<Ticket>), (status = 400, body = tallydesk_shared::api::ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn list(
+    mut scope: Scope,
+    Query(params): Query<ListParams>,
+) -> ApiResult<axum::Json<Page<Ticket>>> {
+    scope.require(Action::ViewTicket)?;
+    let (key, desc) = parse_sort(params.sort.as_deref())?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit: must be between 1 and 200",
+        ));
+    }
+    let cursor = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    if let Some(c) = &cursor
+        && (c.key != key || c.desc != desc)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_cursor",
+            "cursor: it belongs to a different sort; start again without a cursor",
+        ));
+    }
+
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("select ");
+    qb.push(TICKET_COLUMNS)
+        .push(", priority_rank from tickets where tenant_id = ");
+    qb.push_bind(scope.tenant.as_uuid());
+    let own_only = tallydesk_shared::permission::access(scope.role, Action::ViewTicket)
+        == tallydesk_shared::Access::OwnTickets;
+    if own_only {
+        qb.push(" and requester_id = ")
+            .push_bind(scope.user.as_uuid());
+    }
+    if let Some(status) = params.status {
+        qb.push(" and status = ").push_bind(status.as_str());
+    }
+    if let Some(priority) = params.priority {
+        qb.push(" and priority = ").push_bind(priority.as_str());
+    }
+    if let Some(assignee) = &params.assignee {
+        match user_filter(&scope, "assignee", assignee)? {
+            Some(id) => qb.push(" and assignee_id = ").push_bind(id),
+            None => qb.push(" and assignee_id is null"),
+        };
+    }
+    if let Some(requester) = &params.requester
+        && let Some(id) = user_filter(&scope, "requester", requester)?
+    {
+        qb.push(" and requester_id = ").push_bind(id);
+    }
+    if let Some(category) = &params.category {
+        qb.push(" and category = ")
+            .push_bind(Category::parse(category)?.as_str().to_owned());
+    }
+    if let Some(customer) = params.customer {
+        qb.push(" and customer_id = ").push_bind(customer.as_uuid());
+    }
+    if let Some(q) = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        if q.chars().count() > 200 {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "q: at most 200 characters",
+            ));
+        }
+        let document = if scope.role_may(Action::ViewInternalNotes) {
+            "search_all"
+        } else {
+            "search_public"
+        };
+        qb.push(format_args!(
+            " and {document} @@ websearch_to_tsquery('english', "
+        ))
+        .push_bind(q.to_owned())
+        .push(")");
+    }
+    let column = match key {
+        SortKey::CreatedAt => "created_at",
+        SortKey::UpdatedAt => "updated_at",
+        SortKey::Priority => "priority_rank",
+    };
+    let dir = if desc { "desc" } else { "asc" };
+    if let Some(c) = &cursor {
+        qb.push(format_args!(
+            " and ({column}, id) {} (",
+            if desc { "<" } else { ">" }
+        ));
+        match key {
+            SortKey::Priority => qb.push_bind(c.rank.unwrap_or_default()),
+            _ => qb.push_bind(c.at.unwrap_or_default()),
+        };
+        qb.push(", ").push_bind(c.id).push(")");
+    }
+    qb.push(format_args!(" order by {column} {dir}, id {dir} limit "));
+    qb.push_bind(i64::from(limit) + 1);
+
+    let mut rows: Vec<ListRow> = qb.build_query_as().fetch_all(&mut *scope.tx).await?;
+    scope.commit().await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|last| {
+            encode_cursor(&Cursor {
+                key,
+                desc,
+                at: match key {
+                    SortKey::CreatedAt => Some(last.ticket.created_at),
+                    SortKey::UpdatedAt => Some(last.ticket.updated_at),
+                    SortKey::Priority => None,
+                },
+                rank: (key == SortKey::Priority).then_some(last.priority_rank),
+                id: last.ticket.id,
+            })
+        })
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| Ticket::try_from(r.ticket))
+        .collect::<ApiResult<_>>()?;
+    Ok(axum::Json(Page { items, next_cursor }))
+}
+
+#[derive(sqlx::FromRow)]
+struct ListRow {
+    #[sqlx(flatten)]
+    ticket: TicketRow,
+    priority_rank: i16,
+}
+
+fn encode_cursor(cursor: &Cursor) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
+}
+
+fn decode_cursor(text: &str) -> ApiResult<Cursor> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                "cursor: not a cursor this server gave out",
+            )
+        })
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the server against real Postgres (one fresh database per test).
+
+mod embedded_pg;
+mod isolation;
+mod jwt;
+mod permissions;
+mod seed;
+mod support;
+mod tenancy;
+mod tickets;
+mod validation;
+mod workflow;
