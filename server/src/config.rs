@@ -13,6 +13,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use crate::db;
 use crate::embedded_pg::EmbeddedPostgres;
 
+/// The data directory of a server running as root.
+pub const ROOT_DATA_DIR: &str = "/var/lib/tallydesk-server";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tallydesk-server",
@@ -78,13 +81,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// The data directory: as configured, else the platform's. As root it is
+    /// [`ROOT_DATA_DIR`], since the private cluster runs as `postgres`, which cannot enter
+    /// root's home directory.
     pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
-        match &self.data_dir {
-            Some(dir) => Ok(dir.clone()),
-            None => dirs::data_dir()
-                .map(|d| d.join("tallydesk-server"))
-                .context("no data directory on this platform: set TALLYDESK_DATA_DIR"),
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
         }
+        if crate::embedded_pg::effective_uid()? == 0 {
+            return Ok(PathBuf::from(ROOT_DATA_DIR));
+        }
+        dirs::data_dir()
+            .map(|d| d.join("tallydesk-server"))
+            .context("no data directory on this platform: set TALLYDESK_DATA_DIR")
     }
 }
 

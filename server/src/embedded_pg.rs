@@ -204,8 +204,9 @@ impl EmbeddedPostgres {
             .unwrap_or_default();
         bail!(
             "PostgreSQL refuses to run as root, so it runs as the `{name}` user, who cannot reach \
-             {dir}{blocker}: choose a data directory outside root's home (for example under \
-             /var/lib), or set TALLYDESK_DATABASE_URL to use an existing PostgreSQL server",
+             {dir}{blocker}: set TALLYDESK_DATA_DIR to a directory it can reach (under /var/lib, \
+             say, not in root's home), or set TALLYDESK_DATABASE_URL to use an existing \
+             PostgreSQL server",
             name = user.name,
             dir = self.dir.display(),
         )
@@ -532,7 +533,7 @@ fn user_to_run_as() -> anyhow::Result<Option<SystemUser>> {
 }
 
 /// The effective user id, from /proc on Linux, else from `id -u`.
-fn effective_uid() -> anyhow::Result<u32> {
+pub fn effective_uid() -> anyhow::Result<u32> {
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
         // "Uid:\t<real>\t<effective>\t<saved>\t<filesystem>"
         if let Some(euid) = status

@@ -12,33 +12,33 @@ use crate::ticket::Priority;
 use crate::workflow::Status;
 
 /// Every error response: a stable machine-readable `code` and a human-readable `message`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
 }
 
 /// A page of a list. Pass `next_cursor` back as `cursor` for the next page; `null` means the end.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct Health {
     pub status: String,
     pub database: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct UserSummary {
     pub id: UserId,
     pub email: Option<String>,
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct Membership {
     pub tenant_id: TenantId,
     pub tenant_name: String,
@@ -46,28 +46,29 @@ pub struct Membership {
 }
 
 /// Who the caller is and where they belong.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct Me {
     pub user: UserSummary,
     pub memberships: Vec<Membership>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, specta::Type)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     pub name: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct Ticket {
     pub id: TicketId,
     /// Per-tenant sequence: 1, 2, 3…
+    #[specta(type = specta_typescript::Number)]
     pub number: i64,
     pub title: String,
     pub description: String,
@@ -84,10 +85,11 @@ pub struct Ticket {
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     /// Increases with every change; send it back in `PATCH` to detect concurrent edits.
+    #[specta(type = specta_typescript::Number)]
     pub version: i64,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema, specta::Type)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicket {
     pub title: String,
@@ -108,7 +110,7 @@ pub struct CreateTicket {
 }
 
 /// A partial update. Absent fields stay as they are; `null` clears a nullable field.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema, specta::Type)]
 #[serde(deny_unknown_fields)]
 pub struct PatchTicket {
     #[serde(default)]
@@ -125,6 +127,7 @@ pub struct PatchTicket {
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<UserId>)]
+    #[specta(type = Option<UserId>)]
     pub assignee_id: Option<Option<UserId>>,
     #[serde(
         default,
@@ -132,9 +135,11 @@ pub struct PatchTicket {
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<CustomerId>)]
+    #[specta(type = Option<CustomerId>)]
     pub customer_id: Option<Option<CustomerId>>,
     /// When given and no longer current, the update is refused with 409.
     #[serde(default)]
+    #[specta(type = Option<specta_typescript::Number>)]
     pub version: Option<i64>,
 }
 
@@ -147,7 +152,7 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, specta::Type)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionRequest {
     pub to: Status,
@@ -156,7 +161,7 @@ pub struct TransitionRequest {
     pub reason: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct Comment {
     pub id: CommentId,
     pub ticket_id: TicketId,
@@ -167,7 +172,7 @@ pub struct Comment {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, specta::Type)]
 #[serde(deny_unknown_fields)]
 pub struct CreateComment {
     pub body: String,
@@ -176,7 +181,7 @@ pub struct CreateComment {
 }
 
 /// One entry of the audit trail: who changed what, when, from what to what.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct Activity {
     pub id: ActivityId,
     pub ticket_id: Option<TicketId>,
@@ -187,13 +192,15 @@ pub struct Activity {
     /// The field that changed, when one did.
     pub field: Option<String>,
     #[schema(value_type = Option<Object>)]
+    #[specta(type = Option<specta_typescript::Unknown>)]
     pub before: Option<serde_json::Value>,
     #[schema(value_type = Option<Object>)]
+    #[specta(type = Option<specta_typescript::Unknown>)]
     pub after: Option<serde_json::Value>,
     pub at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct Customer {
     pub id: CustomerId,
     pub name: String,
@@ -205,7 +212,7 @@ pub struct Customer {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema, specta::Type)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomer {
     pub name: String,
@@ -220,7 +227,7 @@ pub struct CreateCustomer {
 }
 
 /// A partial update of a customer. Absent fields stay; `null` clears an optional one.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema, specta::Type)]
 #[serde(deny_unknown_fields)]
 pub struct PatchCustomer {
     #[serde(default)]
@@ -231,6 +238,7 @@ pub struct PatchCustomer {
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<String>)]
+    #[specta(type = Option<String>)]
     pub email: Option<Option<String>>,
     #[serde(
         default,
@@ -238,6 +246,7 @@ pub struct PatchCustomer {
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<String>)]
+    #[specta(type = Option<String>)]
     pub phone: Option<Option<String>>,
     #[serde(
         default,
@@ -245,6 +254,7 @@ pub struct PatchCustomer {
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<String>)]
+    #[specta(type = Option<String>)]
     pub company: Option<Option<String>>,
     #[serde(
         default,
@@ -252,10 +262,11 @@ pub struct PatchCustomer {
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<String>)]
+    #[specta(type = Option<String>)]
     pub notes: Option<Option<String>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct Member {
     pub user_id: UserId,
     pub email: Option<String>,
@@ -263,13 +274,13 @@ pub struct Member {
     pub role: Role,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, specta::Type)]
 #[serde(deny_unknown_fields)]
 pub struct PatchMember {
     pub role: Role,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct Invitation {
     pub id: InvitationId,
     pub email: String,
@@ -279,7 +290,7 @@ pub struct Invitation {
     pub accepted_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, specta::Type)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitation {
     pub email: String,

@@ -12,6 +12,7 @@ macro_rules! id_type {
         #[derive(
             Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
             utoipa::ToSchema,
+    specta::Type,
         )]
         #[serde(transparent)]
         #[schema(value_type = String, format = Uuid)]

@@ -3,6 +3,7 @@
 //! Nothing here does I/O or reads the clock; callers pass time in.
 
 pub mod api;
+pub mod demo;
 pub mod id;
 pub mod permission;
 pub mod ticket;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
     Serialize,
     Deserialize,
     utoipa::ToSchema,
+    specta::Type,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

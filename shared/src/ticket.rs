@@ -181,6 +181,7 @@ impl fmt::Display for Email {
     Serialize,
     Deserialize,
     utoipa::ToSchema,
+    specta::Type,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {

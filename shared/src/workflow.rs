@@ -20,6 +20,7 @@ use crate::ticket::HoldReason;
     Serialize,
     Deserialize,
     utoipa::ToSchema,
+    specta::Type,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Status {

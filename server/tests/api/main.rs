@@ -3,6 +3,7 @@
 mod embedded_pg;
 mod isolation;
 mod jwt;
+mod oidc_provider;
 mod permissions;
 mod seed;
 mod support;

@@ -1,0 +1,46 @@
+//! The desktop app's logic, free of the webview: the local SQLite store and the ticket workspace.
+//!
+//! Tauri commands are one-line adapters over [`Desk`]. The rules (workflow, permissions, field
+//! limits) come from `tallydesk-shared`, never re-implemented here or in the UI.
+//!
+//! Queries are checked by the tests rather than by `sqlx::query!`: the workspace's compile-time
+//! checking talks to the server's Postgres, and sqlx takes one `DATABASE_URL` per build.
+
+pub mod demo;
+pub mod desk;
+pub mod error;
+pub mod model;
+pub mod store;
+mod time;
+
+pub use desk::Desk;
+pub use error::{DeskError, ErrorCode};
+pub use store::Store;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+/// Where the time comes from: the system clock in the app, a fixed one in tests.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Self(Arc::new(Utc::now))
+    }
+
+    pub fn fixed(f: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)().trunc_subsecs(6)
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}

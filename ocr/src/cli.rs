@@ -1,0 +1,302 @@
+//! The `tallydesk-ocr` command line: `scan` prints the fields of receipts, `eval` measures
+//! accuracy and speed on a labelled folder.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::receipt::{self, DateOrder, ParseOptions, Receipt};
+use crate::{Engine, eval};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tallydesk-ocr",
+    version,
+    about = "Reads receipts on this machine: no cloud, no LLM"
+)]
+pub struct Cli {
+    /// Folder holding the OCR models (see scripts/fetch-models).
+    #[arg(long, global = true, env = "TALLYDESK_MODELS_DIR", value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read receipts (image files, or folders of them) and print their fields.
+    Scan {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// One JSON object per line per file.
+        #[arg(long)]
+        json: bool,
+        /// Also print the text lines read.
+        #[arg(long)]
+        lines: bool,
+        /// Currency when a receipt shows none (ISO 4217); default from the locale.
+        #[arg(long, value_name = "CODE")]
+        currency: Option<String>,
+        /// Read ambiguous dates like 03/04/2018 month first (default from the locale).
+        #[arg(long)]
+        month_first: bool,
+    },
+    /// Measure accuracy, latency and memory on a folder laid out as img/NNN.jpg + key/NNN.json.
+    Eval {
+        dir: PathBuf,
+        /// Also run a peer OCR engine on the same images, in the same run.
+        #[arg(long, value_enum)]
+        compare: Option<Peer>,
+        /// Only the first N receipts.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Peer {
+    /// The tesseract command-line program (Debian package tesseract-ocr).
+    Tesseract,
+}
+
+/// The default models folder: `${XDG_DATA_HOME:-$HOME/.local/share}/tallydesk/models`, as in
+/// `scripts/fetch-models`.
+pub fn default_models_dir() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("tallydesk").join("models")
+}
+
+/// Parse options from the locale (LC_ALL / LC_MONETARY / LANG, e.g. `en_MY.UTF-8`).
+pub fn locale_options() -> ParseOptions {
+    let locale = ["LC_ALL", "LC_MONETARY", "LANG"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.is_empty())
+        .unwrap_or_default();
+    let territory = locale
+        .split(['.', '@'])
+        .next()
+        .and_then(|l| l.split('_').nth(1))
+        .unwrap_or("")
+        .to_uppercase();
+    let currency = match territory.as_str() {
+        "MY" => Some("MYR"),
+        "SG" => Some("SGD"),
+        "US" => Some("USD"),
+        "GB" => Some("GBP"),
+        "AU" => Some("AUD"),
+        "CA" => Some("CAD"),
+        "NZ" => Some("NZD"),
+        "IN" => Some("INR"),
+        "JP" => Some("JPY"),
+        "CH" => Some("CHF"),
+        "DE" | "FR" | "ES" | "IT" | "NL" | "BE" | "AT" | "IE" | "PT" | "FI" | "GR" => Some("EUR"),
+        _ => None,
+    };
+    let month_first = matches!(territory.as_str(), "US" | "PH");
+    ParseOptions {
+        date_order: if month_first {
+            DateOrder::MonthFirst
+        } else {
+            DateOrder::DayFirst
+        },
+        default_currency: currency.map(str::to_owned),
+        today: Some(chrono::Local::now().date_naive()),
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let models = cli.models.clone().unwrap_or_else(default_models_dir);
+    match cli.command {
+        Command::Scan {
+            files,
+            json,
+            lines,
+            currency,
+            month_first,
+        } => {
+            let engine = Engine::load(&models)?;
+            let mut options = locale_options();
+            if currency.is_some() {
+                options.default_currency = currency.map(|c| c.to_uppercase());
+            }
+            if month_first {
+                options.date_order = DateOrder::MonthFirst;
+            }
+            scan(&engine, &expand(&files), json, lines, &options)
+        }
+        Command::Eval {
+            dir,
+            compare,
+            limit,
+        } => {
+            let engine = Engine::load(&models)?;
+            eval::run(&engine, &dir, compare, limit)
+        }
+    }
+}
+
+/// Files as given, with folders replaced by the images in them (sorted).
+fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|f| f.is_file() && is_image_name(f))
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+fn is_image_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .is_some_and(|e| {
+            matches!(
+                e.as_str(),
+                "jpg" | "jpeg" | "png" | "webp" | "tif" | "tiff" | "bmp" | "gif"
+            )
+        })
+}
+
+/// Reads one receipt file: the image, its text lines and the fields.
+pub fn read_receipt(
+    engine: &Engine,
+    path: &Path,
+    options: &ParseOptions,
+) -> anyhow::Result<(Vec<crate::TextLine>, Receipt)> {
+    let image = crate::load_image(path)?;
+    let text = engine.read(&image)?;
+    let lines: Vec<receipt::Line> = text.iter().map(receipt::Line::from).collect();
+    let parsed = receipt::parse(&lines, options);
+    Ok((text, parsed))
+}
+
+fn scan(
+    engine: &Engine,
+    files: &[PathBuf],
+    as_json: bool,
+    show_lines: bool,
+    options: &ParseOptions,
+) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for file in files {
+        let result = read_receipt(engine, file, options);
+        if as_json {
+            let value = match &result {
+                Ok((_, r)) => receipt_json(file, Some(r), None),
+                Err(err) => receipt_json(file, None, Some(&format!("{err:#}"))),
+            };
+            writeln!(out, "{value}")?;
+            continue;
+        }
+        writeln!(out, "{}", file.display())?;
+        match result {
+            Err(err) => writeln!(out, "  error: {err:#}")?,
+            Ok((text, r)) => {
+                print_receipt(&mut out, &r)?;
+                if show_lines {
+                    writeln!(out, "  text:")?;
+                    for l in &text {
+                        writeln!(out, "    {:.2}  {}", l.confidence, l.text)?;
+                    }
+                }
+            }
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn print_receipt(out: &mut impl Write, r: &Receipt) -> std::io::Result<()> {
+    fn show<T: std::fmt::Display>(
+        out: &mut impl Write,
+        name: &str,
+        f: &Option<receipt::Field<T>>,
+    ) -> std::io::Result<()> {
+        match f {
+            Some(f) => writeln!(
+                out,
+                "  {name:<9} {}  ({:.0}%)",
+                f.value,
+                f.confidence * 100.
+            ),
+            None => writeln!(out, "  {name:<9} -"),
+        }
+    }
+    show(out, "merchant", &r.merchant)?;
+    show(out, "date", &r.date)?;
+    show(out, "total", &r.total)?;
+    show(out, "subtotal", &r.subtotal)?;
+    show(out, "tax", &r.tax)?;
+    show(out, "currency", &r.currency)?;
+    if !r.items.is_empty() {
+        writeln!(out, "  items:")?;
+        for item in &r.items {
+            let qty = item.quantity.map(|q| format!("{q} × ")).unwrap_or_default();
+            writeln!(out, "    {qty}{:<40} {}", item.description, item.amount)?;
+        }
+    }
+    for w in &r.warnings {
+        writeln!(out, "  warning: {w}")?;
+    }
+    Ok(())
+}
+
+/// The JSON line `scan --json` prints for one file.
+pub fn receipt_json(file: &Path, r: Option<&Receipt>, error: Option<&str>) -> Value {
+    let field = |f: Option<String>| f.map_or(Value::Null, Value::String);
+    let conf = |c: Option<f32>| c.map_or(Value::Null, |c| json!((c * 100.).round() / 100.));
+    match r {
+        None => json!({
+            "file": file.display().to_string(),
+            "merchant": null, "date": null, "total": null, "currency": null,
+            "subtotal": null, "tax": null, "items": null, "confidence": null,
+            "warnings": [], "error": error,
+        }),
+        Some(r) => json!({
+            "file": file.display().to_string(),
+            "merchant": field(r.merchant.as_ref().map(|f| f.value.clone())),
+            "date": field(r.date.as_ref().map(|f| f.value.format("%Y-%m-%d").to_string())),
+            "total": field(r.total.as_ref().map(|f| f.value.to_string())),
+            "currency": field(r.currency.as_ref().map(|f| f.value.clone())),
+            "subtotal": field(r.subtotal.as_ref().map(|f| f.value.to_string())),
+            "tax": field(r.tax.as_ref().map(|f| f.value.to_string())),
+            "items": r.items.iter().map(|i| json!({
+                "description": i.description,
+                "quantity": i.quantity.map(|q| q.to_string()),
+                "amount": i.amount.to_string(),
+            })).collect::<Vec<_>>(),
+            "confidence": {
+                "merchant": conf(r.merchant.as_ref().map(|f| f.confidence)),
+                "date": conf(r.date.as_ref().map(|f| f.confidence)),
+                "total": conf(r.total.as_ref().map(|f| f.confidence)),
+                "currency": conf(r.currency.as_ref().map(|f| f.confidence)),
+                "subtotal": conf(r.subtotal.as_ref().map(|f| f.confidence)),
+                "tax": conf(r.tax.as_ref().map(|f| f.confidence)),
+                "items": conf((!r.items.is_empty()).then(|| {
+                    r.items.iter().map(|i| i.confidence).sum::<f32>() / r.items.len() as f32
+                })),
+            },
+            "warnings": r.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+            "error": null,
+        }),
+    }
+}

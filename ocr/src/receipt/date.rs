@@ -1,0 +1,303 @@
+//! Finding dates in receipt text: day-first and month-first numeric dates with 2- or 4-digit
+//! years, ISO dates, compact `YYYYMMDD`, and dates with month names.
+
+use chrono::{Datelike, NaiveDate};
+
+/// Which way round ambiguous numeric dates (both parts ≤ 12) are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DateOrder {
+    #[default]
+    DayFirst,
+    MonthFirst,
+}
+
+/// A date found in a piece of text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoundDate {
+    pub date: NaiveDate,
+    pub start: usize,
+    pub end: usize,
+    /// The written form allowed only this reading (no day/month ambiguity).
+    pub unambiguous: bool,
+}
+
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+
+/// Tokens of a text: runs of digits, runs of letters, and single other characters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Tok<'a> {
+    Num(&'a str),
+    Word(&'a str),
+    Sep(char),
+}
+
+fn tokens(text: &str) -> Vec<(Tok<'_>, usize, usize)> {
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let kind = |c: char| {
+            if c.is_ascii_digit() {
+                1
+            } else if c.is_alphabetic() {
+                2
+            } else {
+                0
+            }
+        };
+        let k = kind(c);
+        if k == 0 {
+            out.push((Tok::Sep(c), i, i + c.len_utf8()));
+            continue;
+        }
+        let mut end = i + c.len_utf8();
+        while let Some(&(j, d)) = chars.peek() {
+            if kind(d) != k {
+                break;
+            }
+            end = j + d.len_utf8();
+            chars.next();
+        }
+        let s = &text[i..end];
+        out.push((if k == 1 { Tok::Num(s) } else { Tok::Word(s) }, i, end));
+    }
+    out
+}
+
+fn month_of(word: &str) -> Option<u32> {
+    let upper = word.to_uppercase();
+    if upper.len() < 3 {
+        return None;
+    }
+    let idx = MONTHS.iter().position(|m| upper.starts_with(m))?;
+    // Full names must be spelled out right ("MARCH"), abbreviations may carry a dot.
+    let full = [
+        "JANUARY",
+        "FEBRUARY",
+        "MARCH",
+        "APRIL",
+        "MAY",
+        "JUNE",
+        "JULY",
+        "AUGUST",
+        "SEPTEMBER",
+        "OCTOBER",
+        "NOVEMBER",
+        "DECEMBER",
+    ][idx];
+    (upper.len() == 3 || full.starts_with(&upper) || upper == "SEPT").then_some(idx as u32 + 1)
+}
+
+fn year_of(s: &str) -> Option<i32> {
+    let n: i32 = s.parse().ok()?;
+    match s.len() {
+        2 => Some(2000 + n),
+        4 if (1970..=2099).contains(&n) => Some(n),
+        _ => None,
+    }
+}
+
+/// Finds the dates in `text`.
+pub fn find_dates(text: &str, order: DateOrder) -> Vec<FoundDate> {
+    let toks = tokens(text);
+    let mut out = Vec::new();
+    let num = |i: usize| match toks.get(i) {
+        Some((Tok::Num(s), _, _)) => Some(*s),
+        _ => None,
+    };
+    let sep = |i: usize| match toks.get(i) {
+        Some((Tok::Sep(c), _, _)) => Some(*c),
+        _ => None,
+    };
+    let word = |i: usize| match toks.get(i) {
+        Some((Tok::Word(s), _, _)) => Some(*s),
+        _ => None,
+    };
+    // Skips separators (spaces, dots, commas, dashes) from i; returns the next token index.
+    let skip = |mut i: usize, max: usize| {
+        let mut n = 0;
+        while n < max && matches!(sep(i), Some(' ' | '.' | ',' | '-' | '/')) {
+            i += 1;
+            n += 1;
+        }
+        i
+    };
+    let digit_glued = |i: usize| {
+        // A number token directly before or after (a longer digit string) disqualifies.
+        i > 0 && matches!(toks.get(i - 1), Some((Tok::Num(_), _, _)))
+    };
+    let mut i = 0;
+    while i < toks.len() {
+        let (_, start, _) = toks[i];
+        // Preceded by a digit and a separator (e.g. the "12" in "2018-12-01" seen from inside)
+        // is handled when the scan starts at the earlier number.
+        if let Some(a) = num(i) {
+            if i >= 2 && num(i - 2).is_some() && matches!(sep(i - 1), Some('/' | '-' | '.')) {
+                i += 1;
+                continue;
+            }
+            // a SEP b SEP c
+            if let (Some(s1), Some(b), Some(s2), Some(c)) =
+                (sep(i + 1), num(i + 2), sep(i + 3), num(i + 4))
+            {
+                let trailing_digit = num(i + 5).is_some()
+                    || (matches!(sep(i + 5), Some('/' | '-' | '.')) && num(i + 6).is_some());
+                if s1 == s2 && matches!(s1, '/' | '-' | '.') && !trailing_digit && !digit_glued(i) {
+                    if let Some(found) = numeric_date(a, b, c, order) {
+                        out.push(FoundDate {
+                            date: found.0,
+                            start,
+                            end: toks[i + 4].2,
+                            unambiguous: found.1,
+                        });
+                        i += 5;
+                        continue;
+                    }
+                }
+            }
+            // d MONTH y
+            let j = skip(i + 1, 2);
+            if a.len() <= 2 {
+                if let Some(m) = word(j).and_then(month_of) {
+                    let k = skip(j + 1, 2);
+                    if let Some(y) = num(k).and_then(year_of) {
+                        if let Some(date) = a
+                            .parse()
+                            .ok()
+                            .and_then(|d| NaiveDate::from_ymd_opt(y, m, d))
+                        {
+                            out.push(FoundDate {
+                                date,
+                                start,
+                                end: toks[k].2,
+                                unambiguous: true,
+                            });
+                            i = k + 1;
+                            continue;
+                        }
+                    }
+                }
+            }
+            // YYYYMMDD
+            if a.len() == 8 && !digit_glued(i) {
+                let (y, m, d) = (&a[..4], &a[4..6], &a[6..]);
+                if let (Some(y), Ok(m), Ok(d)) = (year_of(y), m.parse(), d.parse()) {
+                    if let Some(date) = NaiveDate::from_ymd_opt(y, m, d) {
+                        out.push(FoundDate {
+                            date,
+                            start,
+                            end: toks[i].2,
+                            unambiguous: true,
+                        });
+                    }
+                }
+            }
+        } else if let Some(m) = word(i).and_then(month_of) {
+            // MONTH d, y
+            let j = skip(i + 1, 2);
+            if let Some(d) = num(j).filter(|d| d.len() <= 2) {
+                let k = skip(j + 1, 3);
+                if let Some(y) = num(k).and_then(year_of) {
+                    if let Some(date) = d
+                        .parse()
+                        .ok()
+                        .and_then(|d| NaiveDate::from_ymd_opt(y, m, d))
+                    {
+                        out.push(FoundDate {
+                            date,
+                            start,
+                            end: toks[k].2,
+                            unambiguous: true,
+                        });
+                        i = k + 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Reads `a/b/c` as a date: `YYYY/MM/DD`, or day and month in either order with the year
+/// last. Returns the date and whether the reading was the only possible one.
+fn numeric_date(a: &str, b: &str, c: &str, order: DateOrder) -> Option<(NaiveDate, bool)> {
+    if a.len() == 4 {
+        let y = year_of(a)?;
+        let date = NaiveDate::from_ymd_opt(y, b.parse().ok()?, c.parse().ok()?)?;
+        return Some((date, true));
+    }
+    if a.len() > 2 || b.len() > 2 {
+        return None;
+    }
+    let y = year_of(c)?;
+    let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+    let day_first = NaiveDate::from_ymd_opt(y, b, a);
+    let month_first = NaiveDate::from_ymd_opt(y, a, b);
+    match (day_first, month_first) {
+        (Some(d), Some(m)) if d == m => Some((d, true)),
+        (Some(d), Some(m)) => Some((if order == DateOrder::DayFirst { d } else { m }, false)),
+        (Some(d), None) => Some((d, true)),
+        (None, Some(m)) => Some((m, true)),
+        (None, None) => None,
+    }
+}
+
+/// Whether a date is plausible for a receipt read on `today` (not in the future, not ancient).
+pub fn plausible(date: NaiveDate, today: Option<NaiveDate>) -> bool {
+    let recent = date.year() >= 1990;
+    match today {
+        Some(today) => recent && date <= today + chrono::Days::new(1),
+        None => recent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dates(text: &str, order: DateOrder) -> Vec<String> {
+        find_dates(text, order)
+            .iter()
+            .map(|d| d.date.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn reads_the_written_forms_of_dates() {
+        let df = DateOrder::DayFirst;
+        assert_eq!(dates("Date: 25/12/2018 8:13:39 PM", df), ["2018-12-25"]);
+        assert_eq!(dates("12-01-19", df), ["2019-01-12"]);
+        assert_eq!(dates("25 Dec 2018", df), ["2018-12-25"]);
+        assert_eq!(dates("Dec 25, 2018", df), ["2018-12-25"]);
+        assert_eq!(dates("05 MAR 2018 16:40", df), ["2018-03-05"]);
+        assert_eq!(dates("28 MAR 18", df), ["2018-03-28"]);
+        assert_eq!(dates("2018-03-23 12:01", df), ["2018-03-23"]);
+        assert_eq!(dates("20180304", df), ["2018-03-04"]);
+        assert_eq!(
+            dates("12/28/2017", df),
+            ["2017-12-28"],
+            "day 28 forces month-first"
+        );
+        assert_eq!(dates("18.03.2018", df), ["2018-03-18"]);
+        assert_eq!(dates("5/3/2018", df), ["2018-03-05"]);
+    }
+
+    #[test]
+    fn the_order_setting_decides_ambiguous_dates() {
+        assert_eq!(dates("03/04/2018", DateOrder::DayFirst), ["2018-04-03"]);
+        assert_eq!(dates("03/04/2018", DateOrder::MonthFirst), ["2018-03-04"]);
+        assert!(!find_dates("03/04/2018", DateOrder::DayFirst)[0].unambiguous);
+    }
+
+    #[test]
+    fn ignores_numbers_that_are_not_dates() {
+        let df = DateOrder::DayFirst;
+        assert!(dates("TEL: 03-5543 2211", df).is_empty());
+        assert!(dates("9.00 10.00", df).is_empty());
+        assert!(dates("45/13/2018", df).is_empty());
+        assert!(dates("INV 1234/56/7890", df).is_empty());
+    }
+}

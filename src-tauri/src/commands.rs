@@ -1,0 +1,228 @@
+//! Tauri commands: one-line adapters over the workspace. Errors reach the UI as
+//! `{code, message, field}`.
+
+use serde::{Deserialize, Serialize};
+use tallydesk_desktop_core::DeskError;
+use tallydesk_desktop_core::model::{
+    CustomerDetail, Person, TicketDetail, TicketPage, TicketQuery, WorkspaceInfo,
+};
+use tallydesk_shared::api::{
+    Activity, Comment, CreateCustomer, CreateTicket, Customer, PatchCustomer, PatchTicket, Ticket,
+};
+use tallydesk_shared::{CustomerId, Status, TicketId};
+use tauri::{AppHandle, Runtime, State};
+
+use crate::prefs::{self, Preferences};
+use crate::workspace::{DataDir, Workspace};
+
+type Result<T> = std::result::Result<T, DeskError>;
+
+/// Opens the workspace; a damaged or busy database is reported, never replaced silently.
+#[tauri::command]
+#[specta::specta]
+pub async fn open_workspace(
+    dir: State<'_, DataDir>,
+    workspace: State<'_, Workspace>,
+) -> Result<WorkspaceInfo> {
+    workspace.open(&dir.0).await?.info().await
+}
+
+/// What starting afresh did: the new workspace, and where the old database file was kept.
+#[derive(Debug, Serialize, Deserialize, specta::Type)]
+pub struct FreshStart {
+    pub info: WorkspaceInfo,
+    pub kept_file: String,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn start_fresh_workspace(
+    dir: State<'_, DataDir>,
+    workspace: State<'_, Workspace>,
+) -> Result<FreshStart> {
+    let (desk, kept) = workspace.start_fresh(&dir.0).await?;
+    Ok(FreshStart {
+        info: desk.info().await?,
+        kept_file: kept.display().to_string(),
+    })
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn workspace_info(workspace: State<'_, Workspace>) -> Result<WorkspaceInfo> {
+    workspace.desk().await?.info().await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_tickets(
+    workspace: State<'_, Workspace>,
+    query: TicketQuery,
+) -> Result<TicketPage> {
+    workspace.desk().await?.list_tickets(&query).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_ticket(workspace: State<'_, Workspace>, id: TicketId) -> Result<TicketDetail> {
+    workspace.desk().await?.ticket(id).await
+}
+
+/// Opening a ticket in the UI: may start work on it (see the workflow).
+#[tauri::command]
+#[specta::specta]
+pub async fn view_ticket(workspace: State<'_, Workspace>, id: TicketId) -> Result<TicketDetail> {
+    workspace.desk().await?.view_ticket(id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn create_ticket(workspace: State<'_, Workspace>, input: CreateTicket) -> Result<Ticket> {
+    workspace.desk().await?.create_ticket(&input).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn update_ticket(
+    workspace: State<'_, Workspace>,
+    id: TicketId,
+    patch: PatchTicket,
+) -> Result<Ticket> {
+    workspace.desk().await?.update_ticket(id, &patch).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn transition_ticket(
+    workspace: State<'_, Workspace>,
+    id: TicketId,
+    to: Status,
+    reason: Option<String>,
+) -> Result<Ticket> {
+    workspace
+        .desk()
+        .await?
+        .transition(id, to, reason.as_deref())
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_ticket(workspace: State<'_, Workspace>, id: TicketId) -> Result<()> {
+    workspace.desk().await?.delete_ticket(id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_comments(workspace: State<'_, Workspace>, id: TicketId) -> Result<Vec<Comment>> {
+    workspace.desk().await?.comments(id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn add_comment(
+    workspace: State<'_, Workspace>,
+    id: TicketId,
+    body: String,
+    internal: bool,
+) -> Result<Comment> {
+    workspace
+        .desk()
+        .await?
+        .add_comment(id, &body, internal)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn ticket_activity(
+    workspace: State<'_, Workspace>,
+    id: TicketId,
+) -> Result<Vec<Activity>> {
+    workspace.desk().await?.activity(id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_people(workspace: State<'_, Workspace>) -> Result<Vec<Person>> {
+    workspace.desk().await?.people().await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_customers(
+    workspace: State<'_, Workspace>,
+    search: Option<String>,
+) -> Result<Vec<Customer>> {
+    workspace.desk().await?.customers(search.as_deref()).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_customer(
+    workspace: State<'_, Workspace>,
+    id: CustomerId,
+) -> Result<CustomerDetail> {
+    workspace.desk().await?.customer(id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn create_customer(
+    workspace: State<'_, Workspace>,
+    input: CreateCustomer,
+) -> Result<Customer> {
+    workspace.desk().await?.create_customer(&input).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn update_customer(
+    workspace: State<'_, Workspace>,
+    id: CustomerId,
+    patch: PatchCustomer,
+) -> Result<Customer> {
+    workspace.desk().await?.update_customer(id, &patch).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_customer(workspace: State<'_, Workspace>, id: CustomerId) -> Result<()> {
+    workspace.desk().await?.delete_customer(id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn remove_demo_data(workspace: State<'_, Workspace>) -> Result<()> {
+    workspace.desk().await?.remove_demo_data().await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn get_preferences<R: Runtime>(app: AppHandle<R>) -> Result<Preferences> {
+    prefs::load(&app)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn set_preferences<R: Runtime>(
+    app: AppHandle<R>,
+    preferences: Preferences,
+) -> Result<Preferences> {
+    prefs::save(&app, preferences)
+}
+
+#[derive(Debug, Serialize, Deserialize, specta::Type)]
+pub struct AppInfo {
+    pub version: String,
+    pub data_dir: String,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn app_info<R: Runtime>(app: AppHandle<R>, dir: State<'_, DataDir>) -> Result<AppInfo> {
+    Ok(AppInfo {
+        version: app.package_info().version.to_string(),
+        data_dir: dir.0.display().to_string(),
+    })
+}

@@ -1,0 +1,4 @@
+//! Tests of the command layer through Tauri's mock runtime (no webview), and of the bindings.
+
+mod bindings;
+mod commands;

@@ -1,0 +1,94 @@
+// The one place that talks to Rust: every command's result is unwrapped here, and every
+// failure becomes an `AppError` whose `code` the views branch on.
+
+import { commands } from '../bindings';
+import type {
+  CreateCustomer,
+  CreateTicket,
+  CustomerId,
+  DeskError,
+  ErrorCode,
+  PatchCustomer,
+  PatchTicket,
+  Preferences,
+  Status,
+  TicketId,
+  TicketQuery,
+} from '../bindings';
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  /** The input at fault, when one is (e.g. `title`). */
+  readonly field: string | null;
+
+  constructor(error: DeskError) {
+    super(error.message);
+    this.name = 'AppError';
+    this.code = error.code;
+    this.field = error.field ?? null;
+  }
+
+  /** Anything thrown or rejected, as an `AppError` (a crash in the bridge is `internal`). */
+  static from(error: unknown): AppError {
+    if (error instanceof AppError) return error;
+    if (isDeskError(error)) return new AppError(error);
+    const message = error instanceof Error ? error.message : String(error);
+    return new AppError({ code: 'internal', message: message || 'something went wrong', field: null });
+  }
+}
+
+function isDeskError(value: unknown): value is DeskError {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as DeskError).code === 'string' &&
+    typeof (value as DeskError).message === 'string'
+  );
+}
+
+/** Whether `error` is an `AppError` with one of `codes`. */
+export function hasCode(error: unknown, ...codes: ErrorCode[]): error is AppError {
+  return error instanceof AppError && codes.includes(error.code);
+}
+
+type CommandResult<T> = { status: 'ok'; data: T } | { status: 'error'; error: DeskError };
+
+async function unwrap<T>(pending: Promise<CommandResult<T>>): Promise<T> {
+  let result: CommandResult<T>;
+  try {
+    result = await pending;
+  } catch (error) {
+    throw AppError.from(error);
+  }
+  if (result.status === 'error') throw AppError.from(result.error);
+  return result.data;
+}
+
+/** The commands, returning their data or throwing an `AppError`. */
+export const api = {
+  openWorkspace: () => unwrap(commands.openWorkspace()),
+  startFreshWorkspace: () => unwrap(commands.startFreshWorkspace()),
+  workspaceInfo: () => unwrap(commands.workspaceInfo()),
+  listTickets: (query: TicketQuery) => unwrap(commands.listTickets(query)),
+  getTicket: (id: TicketId) => unwrap(commands.getTicket(id)),
+  viewTicket: (id: TicketId) => unwrap(commands.viewTicket(id)),
+  createTicket: (input: CreateTicket) => unwrap(commands.createTicket(input)),
+  updateTicket: (id: TicketId, patch: PatchTicket) => unwrap(commands.updateTicket(id, patch)),
+  transitionTicket: (id: TicketId, to: Status, reason: string | null) =>
+    unwrap(commands.transitionTicket(id, to, reason)),
+  deleteTicket: (id: TicketId) => unwrap(commands.deleteTicket(id)),
+  listComments: (id: TicketId) => unwrap(commands.listComments(id)),
+  addComment: (id: TicketId, body: string, internal: boolean) =>
+    unwrap(commands.addComment(id, body, internal)),
+  ticketActivity: (id: TicketId) => unwrap(commands.ticketActivity(id)),
+  listPeople: () => unwrap(commands.listPeople()),
+  listCustomers: (search: string | null) => unwrap(commands.listCustomers(search)),
+  getCustomer: (id: CustomerId) => unwrap(commands.getCustomer(id)),
+  createCustomer: (input: CreateCustomer) => unwrap(commands.createCustomer(input)),
+  updateCustomer: (id: CustomerId, patch: PatchCustomer) => unwrap(commands.updateCustomer(id, patch)),
+  deleteCustomer: (id: CustomerId) => unwrap(commands.deleteCustomer(id)),
+  removeDemoData: () => unwrap(commands.removeDemoData()),
+  getPreferences: () => unwrap(commands.getPreferences()),
+  setPreferences: (preferences: Preferences) => unwrap(commands.setPreferences(preferences)),
+  appInfo: () => unwrap(commands.appInfo()),
+};
