@@ -127,9 +127,6 @@ create table tickets (
     resolved_at timestamptz,
     closed_at timestamptz,
     version bigint not null default 1,
-    -- Full-text documents: everything, and what a requester may see (no internal notes).
-    search_all tsvector not null default ''::tsvector,
-    search_public tsvector not null default ''::tsvector,
     constraint tickets_number_key unique (tenant_id, number),
     constraint tickets_tenant_id_key unique (tenant_id, id),
     constraint tickets_hold_reason_check check ((status = 'on_hold') = (hold_reason is not null)),
@@ -145,8 +142,6 @@ create index tickets_status_idx on tickets (tenant_id, status, created_at, id);
 create index tickets_assignee_idx on tickets (tenant_id, assignee_id, created_at, id);
 create index tickets_requester_idx on tickets (tenant_id, requester_id, created_at, id);
 create index tickets_customer_idx on tickets (tenant_id, customer_id) where customer_id is not null;
-create index tickets_search_all_idx on tickets using gin (search_all);
-create index tickets_search_public_idx on tickets using gin (search_public);
 
 create table comments (
     id uuid primary key,
@@ -176,8 +171,21 @@ create table activity (
 );
 create index activity_ticket_idx on activity (tenant_id, ticket_id, at, id);
 
--- Search documents follow the ticket's text and its comments.
-create function tickets_search_document(t tickets, include_internal boolean) returns tsvector
+-- Full-text search documents: everything, and what a requester may see (no internal notes).
+--
+-- They live apart from `tickets` because Postgres will not use a GIN index under row-level
+-- security (the @@ operator is not leakproof). The request role has no privilege on this table:
+-- it reaches it only through tallydesk_search(), which filters by the transaction's tenant.
+create table ticket_search (
+    ticket_id uuid primary key references tickets on delete cascade,
+    tenant_id uuid not null,
+    search_all tsvector not null,
+    search_public tsvector not null
+);
+create index ticket_search_all_idx on ticket_search using gin (search_all);
+create index ticket_search_public_idx on ticket_search using gin (search_public);
+
+create function tickets_search_document(ticket uuid, include_internal boolean) returns tsvector
     language sql stable
     as $$
         select setweight(to_tsvector('english', t.title), 'A')
@@ -185,30 +193,41 @@ create function tickets_search_document(t tickets, include_internal boolean) ret
             || setweight(to_tsvector('english', coalesce(
                 (select string_agg(c.body, ' ') from comments c
                   where c.ticket_id = t.id and (include_internal or not c.internal)), '')), 'C')
+          from tickets t where t.id = ticket
+    $$;
+
+create function ticket_search_refresh(ticket uuid) returns void
+    language sql volatile security definer set search_path = public, pg_temp
+    as $$
+        insert into ticket_search (ticket_id, tenant_id, search_all, search_public)
+        select t.id, t.tenant_id, tickets_search_document(t.id, true), tickets_search_document(t.id, false)
+          from tickets t where t.id = ticket
+        on conflict (ticket_id) do update
+            set search_all = excluded.search_all, search_public = excluded.search_public
     $$;
 
 create function tickets_refresh_search() returns trigger
     language plpgsql
     as $$
     begin
-        new.search_all := tickets_search_document(new, true);
-        new.search_public := tickets_search_document(new, false);
-        return new;
+        perform ticket_search_refresh(new.id);
+        return null;
     end
     $$;
 
 create trigger tickets_search_refresh
-    before insert or update of title, description on tickets
+    after insert or update of title, description on tickets
     for each row execute function tickets_refresh_search();
 
 create function comments_refresh_ticket_search() returns trigger
     language plpgsql
     as $$
     begin
-        update tickets t
-           set search_all = tickets_search_document(t, true),
-               search_public = tickets_search_document(t, false)
-         where t.id = coalesce(new.ticket_id, old.ticket_id);
+        if tg_op = 'DELETE' then
+            perform ticket_search_refresh(old.ticket_id);
+        else
+            perform ticket_search_refresh(new.ticket_id);
+        end if;
         return null;
     end
     $$;
@@ -216,6 +235,21 @@ create function comments_refresh_ticket_search() returns trigger
 create trigger comments_search_refresh
     after insert or update or delete on comments
     for each row execute function comments_refresh_ticket_search();
+
+-- The ids of the current tenant's tickets matching a search; `internal` searches internal notes.
+create function tallydesk_search(query text, internal boolean) returns setof uuid
+    language sql stable security definer set search_path = public, pg_temp
+    as $$
+        select ticket_id from ticket_search
+         where tenant_id = tallydesk_tenant()
+           and case when internal then search_all else search_public end
+               @@ websearch_to_tsquery('english', query)
+    $$;
+
+revoke all on function ticket_search_refresh(uuid) from public;
+grant execute on function ticket_search_refresh(uuid) to tallydesk_app;
+revoke all on function tallydesk_search(text, boolean) from public;
+grant execute on function tallydesk_search(text, boolean) to tallydesk_app;
 
 -- Row-level security.
 alter table tenants enable row level security;

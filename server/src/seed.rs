@@ -6,9 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
 use tallydesk_shared::ticket::{Email, TenantName};
-use tallydesk_shared::{
-    CommentId, CustomerId, InvitationId, Role, Status, TenantId, TicketId, UserId,
-};
+use tallydesk_shared::demo::{CUSTOMERS, PEOPLE, TICKETS};
+use tallydesk_shared::{CommentId, CustomerId, InvitationId, Status, TenantId, TicketId, UserId};
 
 use crate::activity::{self, NewActivity};
 use crate::config::{Config, Database};

@@ -226,3 +226,15 @@ pub fn app_info<R: Runtime>(app: AppHandle<R>, dir: State<'_, DataDir>) -> Resul
         data_dir: dir.0.display().to_string(),
     })
 }
+
+/// The UI calls this once its first screen is interactive; startup figures are read from it.
+#[tauri::command]
+#[specta::specta]
+pub fn ui_ready() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let ms = crate::STARTED.get().map_or(0, |t| t.elapsed().as_millis());
+        tracing::info!(ms, "first interactive screen");
+        println!("tallydesk: first interactive screen {ms} ms after start");
+    });
+}

@@ -7,7 +7,13 @@ pub mod commands;
 pub mod prefs;
 pub mod workspace;
 
+use std::sync::OnceLock;
+use std::time::Instant;
+
 use tauri::Manager;
+
+/// When the process started, for the startup figures.
+pub static STARTED: OnceLock<Instant> = OnceLock::new();
 
 /// The command list for a runtime: the app uses [`specta_builder`], tests the mock runtime.
 #[macro_export]
@@ -37,6 +43,7 @@ macro_rules! specta_builder_for {
             $crate::commands::get_preferences::<$runtime>,
             $crate::commands::set_preferences::<$runtime>,
             $crate::commands::app_info::<$runtime>,
+            $crate::commands::ui_ready,
         ])
     };
 }
@@ -59,6 +66,7 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
 }
 
 pub fn run() {
+    STARTED.get_or_init(Instant::now);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -31,6 +31,8 @@ export const commands = {
 	getPreferences: () => typedError<Preferences_Serialize, DeskError_Serialize>(__TAURI_INVOKE("get_preferences")),
 	setPreferences: (preferences: Preferences_Deserialize) => typedError<Preferences_Serialize, DeskError_Serialize>(__TAURI_INVOKE("set_preferences", { preferences })),
 	appInfo: () => typedError<AppInfo, DeskError_Serialize>(__TAURI_INVOKE("app_info")),
+	/**  The UI calls this once its first screen is interactive; startup figures are read from it. */
+	uiReady: () => __TAURI_INVOKE<void>("ui_ready"),
 };
 
 /* Types */

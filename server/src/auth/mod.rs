@@ -133,23 +133,43 @@ async fn resolve_user(state: &AppState, claims: &Claims) -> ApiResult<UserId> {
         .and_then(|e| Email::parse(e).ok());
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let user = UserId::new();
-    let user = sqlx::query_scalar!(
-        "insert into users (id, issuer, subject, email, email_verified, name, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7)
-         on conflict (issuer, subject) do update
-            set email = excluded.email, email_verified = excluded.email_verified, name = excluded.name
-         returning id",
-        user.as_uuid(),
+    // Most calls find the user as they were: read first, so concurrent first requests of one
+    // user don't queue on a row lock to rewrite the same values.
+    let known = sqlx::query!(
+        "select id, email, email_verified, name from users where issuer = $1 and subject = $2",
         claims.issuer,
         claims.subject,
-        claims.email,
-        claims.email_verified,
-        claims.name,
-        now,
     )
-    .fetch_one(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
+    let user = match known {
+        Some(u)
+            if u.email == claims.email
+                && u.email_verified == claims.email_verified
+                && u.name == claims.name =>
+        {
+            u.id
+        }
+        _ => {
+            sqlx::query_scalar!(
+                "insert into users (id, issuer, subject, email, email_verified, name, created_at)
+                 values ($1, $2, $3, $4, $5, $6, $7)
+                 on conflict (issuer, subject) do update
+                    set email = excluded.email, email_verified = excluded.email_verified,
+                        name = excluded.name
+                 returning id",
+                UserId::new().as_uuid(),
+                claims.issuer,
+                claims.subject,
+                claims.email,
+                claims.email_verified,
+                claims.name,
+                now,
+            )
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
     let user = UserId::from_uuid(user);
     crate::db::set_scope(&mut tx, user, None).await?;
 
@@ -157,15 +177,20 @@ async fn resolve_user(state: &AppState, claims: &Claims) -> ApiResult<UserId> {
         accept_invitations(&mut tx, user, email, now).await?;
     }
 
-    let claimed = sqlx::query_scalar!(
-        "insert into installation (claimed_at, claimed_by) values ($1, $2)
-         on conflict do nothing returning claimed_by",
-        now,
-        user.as_uuid(),
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    if claimed.is_some() {
+    let claimed = sqlx::query_scalar!("select exists(select 1 from installation) as \"claimed!\"")
+        .fetch_one(&mut *tx)
+        .await?;
+    let first = !claimed
+        && sqlx::query_scalar!(
+            "insert into installation (claimed_at, claimed_by) values ($1, $2)
+             on conflict do nothing returning claimed_by",
+            now,
+            user.as_uuid(),
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+    if first {
         let name = TenantName::parse("Default")?;
         create_tenant(&mut tx, user, TenantId::new(), &name, now).await?;
         tracing::info!(%user, "first user claimed the installation as admin of Default");

@@ -795,16 +795,11 @@ pub async fn list(
                 "q: at most 200 characters",
             ));
         }
-        let document = if scope.role_may(Action::ViewInternalNotes) {
-            "search_all"
-        } else {
-            "search_public"
-        };
-        qb.push(format_args!(
-            " and {document} @@ websearch_to_tsquery('english', "
-        ))
-        .push_bind(q.to_owned())
-        .push(")");
+        qb.push(" and id in (select tallydesk_search(")
+            .push_bind(q.to_owned())
+            .push(", ")
+            .push_bind(scope.role_may(Action::ViewInternalNotes))
+            .push("))");
     }
     let column = match key {
         SortKey::CreatedAt => "created_at",

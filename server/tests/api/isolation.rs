@@ -198,6 +198,18 @@ async fn the_database_itself_hides_other_tenants_from_the_request_role(pool: PgP
         .await
         .unwrap();
     assert_eq!(visible, 0, "with no tenant set, no ticket is visible");
+    let search_table = sqlx::query("select * from ticket_search")
+        .execute(&mut *conn)
+        .await;
+    assert!(
+        search_table.is_err(),
+        "search documents are reachable only through tallydesk_search()"
+    );
+    let found: Vec<uuid::Uuid> = sqlx::query_scalar("select tallydesk_search('tenant', true)")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "with no tenant set, search finds nothing");
 
     let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
     sqlx::query("select set_config('tallydesk.tenant_id', $1, true)")
@@ -214,6 +226,11 @@ async fn the_database_itself_hides_other_tenants_from_the_request_role(pool: PgP
         ["tenant one"],
         "even an unfiltered query sees one tenant"
     );
+    let found: Vec<uuid::Uuid> = sqlx::query_scalar("select tallydesk_search('tenant', true)")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "search sees this tenant's ticket, not tenant two's");
     let foreign_insert = sqlx::query(
         "insert into customers (id, tenant_id, name) values (gen_random_uuid(), gen_random_uuid(), 'x')",
     )

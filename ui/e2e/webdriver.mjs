@@ -1,0 +1,179 @@
+// A small W3C WebDriver client for driving the real app through tauri-driver.
+// Elements are found by role and accessible name, the way a person (or a screen reader) finds them.
+
+const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
+
+export class WebDriver {
+  constructor(url) {
+    this.url = url;
+    this.session = null;
+  }
+
+  async request(method, path, body) {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : undefined,
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const json = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const error = json.value?.error ?? response.status;
+      throw new Error(`WebDriver ${method} ${path}: ${error}: ${json.value?.message ?? ''}`);
+    }
+    return json.value;
+  }
+
+  s(path) {
+    return `/session/${this.session}${path}`;
+  }
+
+  async start(application, extra = {}) {
+    const value = await this.request('POST', '/session', {
+      capabilities: { alwaysMatch: { 'tauri:options': { application, ...extra } } },
+    });
+    this.session = value.sessionId;
+  }
+
+  async stop() {
+    if (this.session) {
+      const id = this.session;
+      this.session = null;
+      await this.request('DELETE', `/session/${id}`).catch(() => {});
+    }
+  }
+
+  async execute(script, args = []) {
+    return this.request('POST', this.s('/execute/sync'), { script, args });
+  }
+
+  async title() {
+    return this.request('GET', this.s('/title'));
+  }
+
+  async screenshot() {
+    return Buffer.from(await this.request('GET', this.s('/screenshot')), 'base64');
+  }
+
+  /** Waits until `probe` returns a truthy value, or fails with `what`. */
+  async until(what, probe, timeoutMs = 10000) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    while (Date.now() < deadline) {
+      try {
+        const value = await probe();
+        if (value) return value;
+      } catch (e) {
+        last = e;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+  }
+
+  /** All elements with `role` whose accessible name matches `name` (a string or RegExp). */
+  async findAll(role, name) {
+    const pattern = name instanceof RegExp ? { source: name.source, flags: name.flags } : { exact: name ?? null };
+    const found = await this.execute(FIND_BY_ROLE, [role, pattern]);
+    return found.map((el) => new Element(this, el[ELEMENT]));
+  }
+
+  /** The one visible element with this role and name, waiting for it to appear. */
+  async find(role, name, timeoutMs) {
+    return this.until(`${role} "${name}"`, async () => (await this.findAll(role, name))[0], timeoutMs);
+  }
+
+  async gone(role, name, timeoutMs) {
+    return this.until(`${role} "${name}" to go`, async () => (await this.findAll(role, name)).length === 0, timeoutMs);
+  }
+
+  async keys(text) {
+    const active = await this.request('GET', this.s('/element/active'));
+    await new Element(this, active[ELEMENT]).type(text);
+  }
+
+  async bodyText() {
+    return this.execute('return document.body.innerText');
+  }
+}
+
+export class Element {
+  constructor(driver, id) {
+    this.driver = driver;
+    this.id = id;
+  }
+
+  path(p) {
+    return this.driver.s(`/element/${this.id}${p}`);
+  }
+
+  async click() {
+    await this.driver.request('POST', this.path('/click'), {});
+  }
+
+  async type(text) {
+    await this.driver.request('POST', this.path('/value'), { text });
+  }
+
+  async clear() {
+    await this.driver.request('POST', this.path('/clear'), {});
+  }
+
+  async text() {
+    return this.driver.request('GET', this.path('/text'));
+  }
+
+  async value() {
+    return this.driver.execute('return arguments[0].value', [{ [ELEMENT]: this.id }]);
+  }
+
+  async selected() {
+    return this.driver.request('GET', this.path('/selected'));
+  }
+}
+
+// Runs in the page: roles from ARIA or the element's native semantics, names from
+// aria-labelledby, aria-label, <label>, or text content.
+const FIND_BY_ROLE = `
+const [role, pattern] = arguments;
+const implicit = (el) => {
+  const tag = el.tagName.toLowerCase();
+  const type = (el.getAttribute('type') || '').toLowerCase();
+  if (tag === 'button' || (tag === 'input' && ['button', 'submit', 'reset'].includes(type))) return 'button';
+  if (tag === 'a' && el.hasAttribute('href')) return 'link';
+  if (tag === 'input' && type === 'checkbox') return 'checkbox';
+  if (tag === 'input' && type === 'radio') return 'radio';
+  if (tag === 'input' && type === 'search') return 'searchbox';
+  if (tag === 'input' && ['', 'text', 'email', 'url', 'tel', 'password'].includes(type)) return 'textbox';
+  if (tag === 'textarea') return 'textbox';
+  if (tag === 'select') return el.multiple ? 'listbox' : 'combobox';
+  if (tag === 'dialog') return 'dialog';
+  if (tag === 'nav') return 'navigation';
+  if (tag === 'main') return 'main';
+  if (/^h[1-6]$/.test(tag)) return 'heading';
+  if (tag === 'tr') return 'row';
+  if (tag === 'li') return 'listitem';
+  if (tag === 'ul' || tag === 'ol') return 'list';
+  return null;
+};
+const text = (el) => (el.innerText || el.textContent || '').replace(/\\s+/g, ' ').trim();
+const name = (el) => {
+  const by = el.getAttribute('aria-labelledby');
+  if (by) return by.split(/\\s+/).map((id) => document.getElementById(id)).filter(Boolean).map(text).join(' ');
+  const label = el.getAttribute('aria-label');
+  if (label) return label.trim();
+  if (el.labels && el.labels.length) return Array.from(el.labels).map(text).join(' ');
+  if (el.getAttribute('title')) return el.getAttribute('title').trim();
+  if (el.tagName === 'INPUT' && el.placeholder) return el.placeholder.trim();
+  return text(el);
+};
+const visible = (el) => {
+  const r = el.getBoundingClientRect();
+  const s = getComputedStyle(el);
+  return (r.width > 0 || r.height > 0) && s.visibility !== 'hidden' && s.display !== 'none';
+};
+const matches = (n) => pattern.exact === null ? true
+  : pattern.exact !== undefined ? n === pattern.exact
+  : new RegExp(pattern.source, pattern.flags).test(n);
+return Array.from(document.querySelectorAll('*')).filter((el) =>
+  (el.getAttribute('role') || implicit(el)) === role && visible(el) && matches(name(el)));
+`;
