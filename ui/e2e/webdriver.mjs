@@ -10,12 +10,15 @@ export class WebDriver {
   }
 
   async request(method, path, body) {
+    const started = Date.now();
     const response = await fetch(`${this.url}${path}`, {
+      signal: AbortSignal.timeout(60000),
       method,
       headers: body ? { 'content-type': 'application/json' } : undefined,
       body: body ? JSON.stringify(body) : undefined,
     });
     const json = await response.json().catch(() => ({}));
+    if (process.env.TALLYDESK_E2E_TRACE) console.error(`${method} ${path.replace(/\/session\/[^/]+/, '')} ${Date.now() - started} ms`);
     if (!response.ok) {
       const error = json.value?.error ?? response.status;
       throw new Error(`WebDriver ${method} ${path}: ${error}: ${json.value?.message ?? ''}`);
@@ -70,7 +73,8 @@ export class WebDriver {
     throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
   }
 
-  /** All elements with `role` whose accessible name matches `name` (a string or RegExp). */
+  /** All elements with `role` whose accessible name matches `name` (a string or RegExp). While a
+   * modal dialog is open, only what is inside it counts, as for a person using the app. */
   async findAll(role, name) {
     const pattern = name instanceof RegExp ? { source: name.source, flags: name.flags } : { exact: name ?? null };
     const found = await this.execute(FIND_BY_ROLE, [role, pattern]);
@@ -86,9 +90,10 @@ export class WebDriver {
     return this.until(`${role} "${name}" to go`, async () => (await this.findAll(role, name)).length === 0, timeoutMs);
   }
 
-  async keys(text) {
-    const active = await this.request('GET', this.s('/element/active'));
-    await new Element(this, active[ELEMENT]).type(text);
+  /** Presses keys on the keyboard, wherever the focus is. */
+  async press(text) {
+    const actions = [...text].flatMap((value) => [{ type: 'keyDown', value }, { type: 'keyUp', value }]);
+    await this.request('POST', this.s('/actions'), { actions: [{ type: 'key', id: 'keyboard', actions }] });
   }
 
   async bodyText() {
@@ -151,6 +156,8 @@ const implicit = (el) => {
   if (tag === 'main') return 'main';
   if (/^h[1-6]$/.test(tag)) return 'heading';
   if (tag === 'tr') return 'row';
+  if (tag === 'article') return 'article';
+  if (tag === 'table') return 'table';
   if (tag === 'li') return 'listitem';
   if (tag === 'ul' || tag === 'ol') return 'list';
   return null;
@@ -174,6 +181,8 @@ const visible = (el) => {
 const matches = (n) => pattern.exact === null ? true
   : pattern.exact !== undefined ? n === pattern.exact
   : new RegExp(pattern.source, pattern.flags).test(n);
-return Array.from(document.querySelectorAll('*')).filter((el) =>
+const modal = Array.from(document.querySelectorAll('dialog[open], [role=dialog][aria-modal=true]')).filter(visible).pop();
+const scope = role === 'dialog' || !modal ? document : modal;
+return Array.from(scope.querySelectorAll('*')).filter((el) =>
   (el.getAttribute('role') || implicit(el)) === role && visible(el) && matches(name(el)));
 `;

@@ -2,19 +2,44 @@
 // failure becomes an `AppError` whose `code` the views branch on.
 
 import { commands } from '../bindings';
-import type {
-  CreateCustomer,
-  CreateTicket,
+import type * as B from '../bindings';
+
+// The bindings describe each type twice: as Rust sends it (`_Serialize`) and as Rust accepts it
+// (`_Deserialize`). The UI uses these names: what it receives, and what it sends.
+export type Activity = B.Activity_Serialize;
+export type AppInfo = B.AppInfo;
+export type Comment = B.Comment;
+export type Customer = B.Customer_Serialize;
+export type CustomerDetail = B.CustomerDetail_Serialize;
+export type DeskError = B.DeskError_Serialize;
+export type FreshStart = B.FreshStart_Serialize;
+export type Person = B.Person_Serialize;
+export type Preferences = B.Preferences_Serialize;
+export type Ticket = B.Ticket_Serialize;
+export type TicketDetail = B.TicketDetail_Serialize;
+export type TicketPage = B.TicketPage_Serialize;
+export type TicketRow = B.TicketRow_Serialize;
+export type WorkspaceInfo = B.WorkspaceInfo_Serialize;
+export type TicketQuery = B.TicketQuery_Serialize;
+export type CreateTicket = B.CreateTicket_Deserialize;
+export type PatchTicket = B.PatchTicket_Deserialize;
+export type CreateCustomer = B.CreateCustomer_Deserialize;
+export type PatchCustomer = B.PatchCustomer_Deserialize;
+export type {
+  AssigneeFilter,
   CustomerId,
-  DeskError,
+  Density,
   ErrorCode,
-  PatchCustomer,
-  PatchTicket,
-  Preferences,
+  Priority,
+  Role,
   Status,
+  Theme,
   TicketId,
-  TicketQuery,
+  TicketSort,
+  TicketView,
+  UserId,
 } from '../bindings';
+import type { CustomerId, ErrorCode, Status, TicketId } from '../bindings';
 
 export class AppError extends Error {
   readonly code: ErrorCode;

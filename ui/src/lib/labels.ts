@@ -1,6 +1,6 @@
 // What the UI calls things. Which moves exist is decided in Rust (`allowed_moves`); this only names them.
 
-import type { Priority, Role, Status, TicketSort, TicketView } from '../bindings';
+import type { Priority, Role, Status, TicketSort, TicketView } from './ipc';
 
 export const STATUS_LABEL: Record<Status, string> = {
   open: 'Open',

@@ -1,7 +1,7 @@
 // Preferences live in Rust (tauri-plugin-store). The cached copy changes at once so the UI
 // responds, saves go out one at a time, and a refused save puts the changed fields back.
 
-import type { Density, Preferences, Theme } from '../bindings';
+import type { Density, Preferences, Theme } from './ipc';
 import { api } from './ipc';
 import { queries } from './queries';
 import { getQueryData, setQueryData } from './query.svelte';

@@ -1,6 +1,6 @@
 // The keys and fetchers of everything the UI reads from Rust. Mutations invalidate by these keys.
 
-import type { CustomerId, TicketId, TicketQuery, TicketRow } from '../bindings';
+import type { CustomerId, TicketId, TicketQuery, TicketRow } from './ipc';
 import { api } from './ipc';
 import type { PagedSpec, QuerySpec } from './query.svelte';
 

@@ -36,11 +36,14 @@ export class QueryEntry<T> implements Resource {
     private fetcher: () => Promise<T>,
   ) {}
 
+  /** The fetch on its way, if any. */
+  pending: Promise<void> | null = null;
+
   refresh(): Promise<void> {
     const generation = ++this.#generation;
     this.stale = false;
     this.loading = true;
-    return this.fetcher().then(
+    const pending = this.fetcher().then(
       (data) => {
         if (generation !== this.#generation) return;
         this.data = data;
@@ -53,6 +56,11 @@ export class QueryEntry<T> implements Resource {
         this.loading = false;
       },
     );
+    this.pending = pending;
+    void pending.then(() => {
+      if (this.pending === pending) this.pending = null;
+    });
+    return pending;
   }
 
   set(data: T) {
@@ -80,6 +88,8 @@ export class PagedEntry<T> implements Resource {
   nextCursor = $state<string | null>(null);
   /** Nothing loaded yet. */
   loading = $state(false);
+  /** A reload is on its way (the rows shown may be about to change). */
+  refreshing = $state(false);
   loadingMore = $state(false);
   loaded = $state(false);
   error = $state.raw<AppError | null>(null);
@@ -102,6 +112,7 @@ export class PagedEntry<T> implements Resource {
     const want = Math.max(this.items.length, PAGE);
     this.stale = false;
     this.loading = !this.loaded;
+    this.refreshing = true;
     this.loadingMore = false;
     try {
       let items: T[] = [];
@@ -124,7 +135,10 @@ export class PagedEntry<T> implements Resource {
       if (generation !== this.#generation) return;
       this.error = AppError.from(error);
     } finally {
-      if (generation === this.#generation) this.loading = false;
+      if (generation === this.#generation) {
+        this.loading = false;
+        this.refreshing = false;
+      }
     }
   }
 
@@ -148,10 +162,16 @@ export class PagedEntry<T> implements Resource {
   }
 }
 
+/** Past this many entries, unused lists are dropped (each search typed makes one). */
+const MAX_ENTRIES = 100;
+
 function entry<R extends Resource>(key: QueryKey, create: () => R): R {
   const id = hash(key);
   let found = entries.get(id);
   if (!found) {
+    if (entries.size >= MAX_ENTRIES) {
+      for (const [k, e] of entries) if (e.users === 0 && e instanceof PagedEntry) entries.delete(k);
+    }
     found = create();
     entries.set(id, found);
   }
@@ -213,7 +233,8 @@ export function usePaged<T>(spec: () => PagedSpec<T>): () => PagedEntry<T> {
 /** The value of `spec`, fetching it if it is missing or stale (for event handlers). */
 export async function fetchQuery<T>(spec: QuerySpec<T>): Promise<T> {
   const e = entry(spec.key, () => new QueryEntry<T>(spec.key, spec.fetch));
-  if (e.stale || e.data === undefined) await e.refresh();
+  if (e.pending) await e.pending;
+  else if (e.stale || e.data === undefined) await e.refresh();
   if (e.error) throw e.error;
   return e.data as T;
 }
@@ -233,10 +254,12 @@ export function setQueryData<T>(spec: QuerySpec<T>, data: T) {
 /** Marks every entry whose key starts with one of `prefixes` stale; refetches those in use. */
 export function invalidate(...prefixes: QueryKey[]): Promise<void> {
   const pending: Promise<void>[] = [];
-  for (const e of entries.values()) {
+  for (const [id, e] of entries) {
     if (!prefixes.some((p) => matches(e.key, p))) continue;
     e.stale = true;
     if (e.users > 0) pending.push(e.refresh());
+    // An unused list would be reloaded from its first page anyway: forget it.
+    else if (e instanceof PagedEntry) entries.delete(id);
   }
   return Promise.all(pending).then(() => undefined);
 }

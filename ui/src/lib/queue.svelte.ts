@@ -1,7 +1,7 @@
 // The queue's filters, search, sort and selection: UI state, kept while the user moves between
 // screens. The tickets themselves come through the query layer (`ticketPages`).
 
-import type { AssigneeFilter, Priority, Status, TicketQuery, TicketSort, TicketView } from '../bindings';
+import type { AssigneeFilter, Priority, Status, TicketQuery, TicketSort, TicketView } from './ipc';
 import { navigate } from './router.svelte';
 
 export interface QueueState {
@@ -39,9 +39,9 @@ function assigneeFilter(value: string): AssigneeFilter | null {
 }
 
 /** The query for the queue as it is set up now (without cursor and page size). */
-export function queueQuery(state: QueueState = queue): TicketQuery {
+export function queueQuery(state: QueueState = queue, view: TicketView = state.view): TicketQuery {
   return {
-    view: state.view,
+    view,
     status: state.status || null,
     priority: state.priority || null,
     assignee: assigneeFilter(state.assignee),

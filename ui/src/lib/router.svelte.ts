@@ -1,6 +1,6 @@
 // Which screen is shown. The route is also the `last_view` preference, restored on restart.
 
-import type { CustomerId, TicketId, TicketView } from '../bindings';
+import type { CustomerId, TicketId, TicketView } from './ipc';
 import { VIEWS } from './labels';
 
 export type Route =

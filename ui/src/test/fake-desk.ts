@@ -1,0 +1,343 @@
+// An in-memory stand-in for the Rust commands, for component tests (and the browser preview).
+// It answers in the bindings' shape ({status, data} | {status, error}); it is not the workflow:
+// tests set `allowed_moves` and errors explicitly where behaviour depends on them.
+
+import type {
+  Activity,
+  Comment,
+  CreateTicket,
+  Customer,
+  DeskError,
+  Person,
+  Preferences,
+  Status,
+  Ticket,
+  TicketDetail,
+  TicketQuery,
+  TicketRow,
+  WorkspaceInfo,
+} from '../lib/ipc';
+
+type Result<T> = { status: 'ok'; data: T } | { status: 'error'; error: DeskError };
+
+// Copies, as IPC gives: the UI never holds the fake's own objects.
+const ok = <T>(data: T): Promise<Result<T>> => Promise.resolve({ status: 'ok', data: structuredClone(data) });
+const fail = <T>(code: DeskError['code'], message: string, field: string | null = null): Promise<Result<T>> =>
+  Promise.resolve({ status: 'error', error: { code, message, field } });
+
+const NEXT: Record<Status, Status[]> = {
+  open: ['in_progress', 'resolved'],
+  in_progress: ['on_hold', 'resolved'],
+  on_hold: ['in_progress'],
+  resolved: ['closed', 'in_progress'],
+  closed: [],
+};
+
+const TITLES = [
+  'Printer on floor 3 jams on every job',
+  'Cannot log in to the expense portal',
+  'Laptop battery drains overnight',
+  'Invoice INV-2041 charged twice',
+  'VPN drops every ten minutes',
+  'New starter needs a mail account',
+  'Monitor flickers after the update',
+  'Refund for cancelled subscription',
+  'Password reset link has expired',
+  'Shared drive is read-only',
+];
+
+let counter = 0;
+const uuid = () => `00000000-0000-7000-8000-${(++counter).toString(16).padStart(12, '0')}`;
+
+export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?: number; demo?: boolean } = {}) {
+  const start = Date.parse('2025-01-06T09:00:00Z');
+  const at = (minutes: number) => new Date(start + minutes * 60_000).toISOString();
+
+  const me: Person = { id: uuid(), name: 'Alex Morgan', email: null, role: 'admin' };
+  const sam: Person = { id: uuid(), name: 'Sam Rivera', email: 'sam@example.com', role: 'agent' };
+  const robin: Person = { id: uuid(), name: 'Robin Lee', email: 'robin@example.com', role: 'requester' };
+  const people = [me, sam, robin];
+
+  const customers: Customer[] = ['Acme Corp', 'Globex', 'Initech'].map((name, i) => ({
+    id: uuid(),
+    name,
+    email: `help@${name.split(' ')[0].toLowerCase()}.example`,
+    phone: null,
+    company: name,
+    notes: null,
+    created_at: at(i),
+    updated_at: at(i),
+  }));
+
+  const statuses: Status[] = ['open', 'in_progress', 'on_hold', 'resolved', 'closed'];
+  const priorities = ['low', 'medium', 'high', 'urgent'] as const;
+  const categories = ['general', 'hardware', 'software', 'access', 'billing', 'expense'];
+
+  const tickets: Ticket[] = Array.from({ length: count }, (_, i) => ({
+    id: uuid(),
+    number: i + 1,
+    title: `${TITLES[i % TITLES.length]}${i >= TITLES.length ? ` (${i + 1})` : ''}`,
+    description: 'It started this morning. Steps to reproduce are in the attachment.',
+    status: statuses[i % 5],
+    priority: priorities[i % 4],
+    category: categories[i % 6],
+    requester_id: robin.id,
+    assignee_id: i % 3 === 0 ? null : i % 3 === 1 ? me.id : sam.id,
+    customer_id: i % 4 === 3 ? null : customers[i % 3].id,
+    hold_reason: statuses[i % 5] === 'on_hold' ? 'Waiting for the vendor' : null,
+    created_at: at(i * 10),
+    updated_at: at(i * 10 + 5),
+    first_responded_at: null,
+    resolved_at: null,
+    closed_at: null,
+    version: 1,
+  }));
+
+  const comments: Comment[] = [];
+  const activity: Activity[] = [];
+  let preferences: Preferences = { theme: 'system', density: 'comfortable', server_url: '', last_view: '' };
+  let hasDemo = demo;
+
+  const name = (id: string | null) => people.find((p) => p.id === id)?.name ?? null;
+  const customerName = (id: string | null) => customers.find((c) => c.id === id)?.name ?? null;
+
+  function row(t: Ticket): TicketRow {
+    const { id, number, title, status, priority, category, created_at, updated_at } = t;
+    return {
+      id,
+      number,
+      title,
+      status,
+      priority,
+      category,
+      requester_name: name(t.requester_id) ?? '',
+      assignee_name: name(t.assignee_id),
+      customer_name: customerName(t.customer_id),
+      created_at,
+      updated_at,
+    };
+  }
+
+  function detail(t: Ticket): TicketDetail {
+    return {
+      ticket: t,
+      allowed_moves: NEXT[t.status],
+      requester_name: name(t.requester_id) ?? '',
+      assignee_name: name(t.assignee_id),
+      customer_name: customerName(t.customer_id),
+    };
+  }
+
+  function matches(t: Ticket, q: TicketQuery): boolean {
+    const active = ['open', 'in_progress', 'on_hold'].includes(t.status);
+    switch (q.view) {
+      case 'my_open':
+        if (t.assignee_id !== me.id || !active) return false;
+        break;
+      case 'unassigned':
+        if (t.assignee_id !== null || !active) return false;
+        break;
+      case 'on_hold':
+        if (t.status !== 'on_hold') return false;
+        break;
+      case 'recently_resolved':
+        if (!['resolved', 'closed'].includes(t.status)) return false;
+        break;
+    }
+    if (q.status && t.status !== q.status) return false;
+    if (q.priority && t.priority !== q.priority) return false;
+    if (q.category && t.category !== q.category) return false;
+    if (q.customer && t.customer_id !== q.customer) return false;
+    if (q.assignee) {
+      const want = q.assignee.kind === 'me' ? me.id : q.assignee.kind === 'nobody' ? null : q.assignee.id;
+      if (t.assignee_id !== want) return false;
+    }
+    if (q.search) {
+      const words = q.search.toLowerCase().split(/\s+/).filter(Boolean);
+      const text = `${t.title} ${t.description}`.toLowerCase();
+      if (!words.every((w) => text.includes(w))) return false;
+    }
+    return true;
+  }
+
+  const find = (id: string) => tickets.find((t) => t.id === id);
+
+  function record(t: Ticket, action: string, field: string | null, before: unknown, after: unknown) {
+    activity.push({ id: uuid(), ticket_id: t.id, actor_id: me.id, action, field, before, after, at: new Date().toISOString() });
+  }
+
+  function info(): WorkspaceInfo {
+    const views = ['all', 'my_open', 'unassigned', 'on_hold', 'recently_resolved'] as const;
+    return {
+      name: 'Local workspace',
+      me,
+      has_demo_data: hasDemo,
+      categories,
+      view_counts: views.map((view) => [view, tickets.filter((t) => matches(t, { ...EMPTY_QUERY, view })).length]),
+    };
+  }
+
+  const commands = {
+    openWorkspace: () => ok(info()),
+    startFreshWorkspace: () => ok({ info: info(), kept_file: '/data/workspace.db.corrupt-1' }),
+    workspaceInfo: () => ok(info()),
+    listTickets: (q: TicketQuery) => {
+      const all = tickets.filter((t) => matches(t, q));
+      const sorted =
+        q.sort === 'oldest' ? all : q.sort === 'recently_updated' ? [...all].sort((a, b) => b.updated_at.localeCompare(a.updated_at)) : [...all].reverse();
+      const offset = q.cursor ? Number(q.cursor) : 0;
+      const limit = q.limit ?? 100;
+      const items = sorted.slice(offset, offset + limit).map(row);
+      const next = offset + limit < sorted.length ? String(offset + limit) : null;
+      return ok({ items, next_cursor: next, total: sorted.length });
+    },
+    getTicket: (id: string) => (find(id) ? ok(detail(find(id)!)) : fail<TicketDetail>('not_found', 'ticket not found')),
+    viewTicket: (id: string) => {
+      const t = find(id);
+      if (!t) return fail<TicketDetail>('not_found', 'ticket not found');
+      if (t.status === 'open') {
+        record(t, 'ticket.viewed', 'status', { status: 'open' }, { status: 'in_progress' });
+        Object.assign(t, { status: 'in_progress', version: t.version + 1 });
+      }
+      return ok(detail(t));
+    },
+    createTicket: (input: CreateTicket) => {
+      const title = input.title.trim();
+      if (!title) return fail<Ticket>('invalid_field', 'title must not be empty', 'title');
+      if ([...title].length > 200) {
+        return fail<Ticket>('invalid_field', `title is too long: at most 200 characters, got ${[...title].length}`, 'title');
+      }
+      const now = new Date().toISOString();
+      const t: Ticket = {
+        id: uuid(),
+        number: tickets.length + 1,
+        title,
+        description: input.description ?? '',
+        status: 'open',
+        priority: input.priority ?? 'medium',
+        category: input.category ?? 'general',
+        requester_id: me.id,
+        assignee_id: input.assignee_id ?? null,
+        customer_id: input.customer_id ?? null,
+        hold_reason: null,
+        created_at: now,
+        updated_at: now,
+        first_responded_at: null,
+        resolved_at: null,
+        closed_at: null,
+        version: 1,
+      };
+      tickets.push(t);
+      record(t, 'ticket.created', null, null, { title });
+      return ok(t);
+    },
+    updateTicket: (id: string, patch: Record<string, unknown>) => {
+      const t = find(id);
+      if (!t) return fail<Ticket>('not_found', 'ticket not found');
+      if (patch.version != null && patch.version !== t.version) {
+        return fail<Ticket>('stale_version', 'the ticket changed since you opened it; reload it');
+      }
+      for (const [field, value] of Object.entries(patch)) {
+        if (field === 'version' || value === undefined) continue;
+        record(t, 'ticket.updated', field, { [field]: t[field as keyof Ticket] }, { [field]: value });
+        Object.assign(t, { [field]: value });
+      }
+      t.version++;
+      return ok(t);
+    },
+    transitionTicket: (id: string, to: Status, reason: string | null) => {
+      const t = find(id);
+      if (!t) return fail<Ticket>('not_found', 'ticket not found');
+      if (!NEXT[t.status].includes(to)) {
+        return fail<Ticket>('illegal_transition', `a ticket that is ${t.status} cannot become ${to}`);
+      }
+      if (to === 'on_hold' && !reason?.trim()) {
+        return fail<Ticket>('invalid_field', 'putting a ticket on hold needs a reason', 'reason');
+      }
+      record(t, 'ticket.transitioned', 'status', { status: t.status }, { status: to, ...(reason ? { hold_reason: reason } : {}) });
+      Object.assign(t, { status: to, hold_reason: to === 'on_hold' ? reason : null, version: t.version + 1 });
+      return ok(t);
+    },
+    deleteTicket: (id: string) => {
+      const i = tickets.findIndex((t) => t.id === id);
+      if (i >= 0) tickets.splice(i, 1);
+      return ok(null);
+    },
+    listComments: (id: string) => ok(comments.filter((c) => c.ticket_id === id)),
+    addComment: (id: string, body: string, internal: boolean) => {
+      if (!body.trim()) return fail<Comment>('invalid_field', 'body must not be empty', 'body');
+      const c: Comment = { id: uuid(), ticket_id: id, author_id: me.id, body, internal, created_at: new Date().toISOString() };
+      comments.push(c);
+      return ok(c);
+    },
+    ticketActivity: (id: string) => ok(activity.filter((a) => a.ticket_id === id)),
+    listPeople: () => ok(people),
+    listCustomers: (search: string | null) =>
+      ok(customers.filter((c) => !search || c.name.toLowerCase().includes(search.toLowerCase()))),
+    getCustomer: (id: string) => {
+      const customer = customers.find((c) => c.id === id);
+      if (!customer) return fail<never>('not_found', 'customer not found');
+      return ok({ customer, tickets: tickets.filter((t) => t.customer_id === id).map(row) });
+    },
+    createCustomer: (input: { name: string; email?: string | null; phone?: string | null; company?: string | null; notes?: string | null }) => {
+      if (!input.name.trim()) return fail<Customer>('invalid_field', 'name must not be empty', 'name');
+      const now = new Date().toISOString();
+      const c: Customer = {
+        id: uuid(),
+        name: input.name.trim(),
+        email: input.email ?? null,
+        phone: input.phone ?? null,
+        company: input.company ?? null,
+        notes: input.notes ?? null,
+        created_at: now,
+        updated_at: now,
+      };
+      customers.push(c);
+      return ok(c);
+    },
+    updateCustomer: (id: string, patch: Partial<Customer>) => {
+      const c = customers.find((x) => x.id === id);
+      if (!c) return fail<Customer>('not_found', 'customer not found');
+      Object.assign(c, Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)));
+      return ok(c);
+    },
+    deleteCustomer: (id: string) => {
+      const i = customers.findIndex((c) => c.id === id);
+      if (i >= 0) customers.splice(i, 1);
+      for (const t of tickets) if (t.customer_id === id) t.customer_id = null;
+      return ok(null);
+    },
+    removeDemoData: () => {
+      hasDemo = false;
+      tickets.splice(0, tickets.length);
+      return ok(null);
+    },
+    getPreferences: () => ok(preferences),
+    setPreferences: (next: Preferences) => {
+      const url = next.server_url.trim();
+      if (url && !/^https?:\/\//.test(url)) {
+        return fail<Preferences>('invalid_field', 'server URL: start it with https:// (or http:// for a local server)', 'server_url');
+      }
+      preferences = { ...next, server_url: url };
+      return ok(preferences);
+    },
+    appInfo: () => ok({ version: '0.1.0', data_dir: '/home/alex/.local/share/app.tallydesk.desktop' }),
+  };
+
+  return { commands, me, sam, robin, people, customers, tickets, comments, activity, get preferences() { return preferences; } };
+}
+
+const EMPTY_QUERY: TicketQuery = {
+  view: null,
+  status: null,
+  priority: null,
+  assignee: null,
+  category: null,
+  customer: null,
+  search: null,
+  sort: 'newest',
+  cursor: null,
+  limit: null,
+};
+
+export type FakeDesk = ReturnType<typeof createFakeDesk>;
