@@ -97,14 +97,14 @@ async fn main() {
             "filter: status + priority",
             TicketQuery {
                 status: Some(Status::InProgress),
-                priority: Some(Priority::High),
+                priority: Some(Priority::Medium),
                 ..Default::default()
             },
         ),
         (
             "filter: category + assignee",
             TicketQuery {
-                category: Some("hardware".into()),
+                category: Some("access".into()),
                 assignee: Some(AssigneeFilter::Me),
                 ..Default::default()
             },
