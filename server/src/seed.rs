@@ -5,8 +5,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
-use tallydesk_shared::ticket::{Email, TenantName};
 use tallydesk_shared::demo::{CUSTOMERS, PEOPLE, TICKETS};
+use tallydesk_shared::ticket::{Email, TenantName};
 use tallydesk_shared::{CommentId, CustomerId, InvitationId, Status, TenantId, TicketId, UserId};
 
 use crate::activity::{self, NewActivity};

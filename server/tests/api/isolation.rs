@@ -230,7 +230,11 @@ async fn the_database_itself_hides_other_tenants_from_the_request_role(pool: PgP
         .fetch_all(&mut *tx)
         .await
         .unwrap();
-    assert_eq!(found.len(), 1, "search sees this tenant's ticket, not tenant two's");
+    assert_eq!(
+        found.len(),
+        1,
+        "search sees this tenant's ticket, not tenant two's"
+    );
     let foreign_insert = sqlx::query(
         "insert into customers (id, tenant_id, name) values (gen_random_uuid(), gen_random_uuid(), 'x')",
     )
