@@ -1,14 +1,15 @@
 //! The `tallydesk-ocr` command line: `scan` prints the fields of receipts, `eval` measures
 //! accuracy and speed on a labelled folder.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::receipt::{self, DateOrder, ParseOptions, Receipt};
-use crate::{Engine, eval};
+use crate::{Engine, EngineOptions, eval};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,6 +21,9 @@ pub struct Cli {
     /// Folder holding the OCR models (see scripts/fetch-models).
     #[arg(long, global = true, env = "TALLYDESK_MODELS_DIR", value_name = "DIR")]
     pub models: Option<PathBuf>,
+    /// Tuning: the longer side, in pixels, of the image given to the text detector.
+    #[arg(long, global = true, value_name = "PIXELS")]
+    pub detection_max_side: Option<u32>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -52,6 +56,9 @@ pub enum Command {
         /// Only the first N receipts.
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
+        /// Threads for the peer (tesseract's OMP_THREAD_LIMIT); default: its own default.
+        #[arg(long, value_name = "N")]
+        peer_threads: Option<usize>,
     },
 }
 
@@ -113,6 +120,10 @@ pub fn locale_options() -> ParseOptions {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let models = cli.models.clone().unwrap_or_else(default_models_dir);
+    let mut engine_options = EngineOptions::default();
+    if let Some(side) = cli.detection_max_side {
+        engine_options.detection_max_side = side;
+    }
     match cli.command {
         Command::Scan {
             files,
@@ -121,7 +132,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             currency,
             month_first,
         } => {
-            let engine = Engine::load(&models)?;
+            let engine = Engine::load_with(&models, engine_options)?;
             let mut options = locale_options();
             if currency.is_some() {
                 options.default_currency = currency.map(|c| c.to_uppercase());
@@ -135,9 +146,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             dir,
             compare,
             limit,
+            peer_threads,
         } => {
-            let engine = Engine::load(&models)?;
-            eval::run(&engine, &dir, compare, limit)
+            let engine = Engine::load_with(&models, engine_options)?;
+            eval::run(&engine, &dir, compare, limit, peer_threads)
         }
     }
 }
@@ -195,8 +207,8 @@ fn scan(
     show_lines: bool,
     options: &ParseOptions,
 ) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Not locked across files: other threads (rten's timing report) may print meanwhile.
+    let mut out = std::io::stdout();
     for file in files {
         let result = read_receipt(engine, file, options);
         if as_json {
@@ -204,7 +216,7 @@ fn scan(
                 Ok((_, r)) => receipt_json(file, Some(r), None),
                 Err(err) => receipt_json(file, None, Some(&format!("{err:#}"))),
             };
-            writeln!(out, "{value}")?;
+            writeln!(out, "{}", serde_json::to_string(&value)?)?;
             continue;
         }
         writeln!(out, "{}", file.display())?;
@@ -215,7 +227,12 @@ fn scan(
                 if show_lines {
                     writeln!(out, "  text:")?;
                     for l in &text {
-                        writeln!(out, "    {:.2}  {}", l.confidence, l.text)?;
+                        let b = l.upright;
+                        writeln!(
+                            out,
+                            "    {:.2} [{:>5.0} {:>5.0} {:>5.0} {:>5.0}]  {}",
+                            l.confidence, b.left, b.top, b.right, b.bottom, l.text
+                        )?;
                     }
                 }
             }
@@ -260,43 +277,85 @@ fn print_receipt(out: &mut impl Write, r: &Receipt) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The JSON line `scan --json` prints for one file.
-pub fn receipt_json(file: &Path, r: Option<&Receipt>, error: Option<&str>) -> Value {
-    let field = |f: Option<String>| f.map_or(Value::Null, Value::String);
-    let conf = |c: Option<f32>| c.map_or(Value::Null, |c| json!((c * 100.).round() / 100.));
-    match r {
-        None => json!({
-            "file": file.display().to_string(),
-            "merchant": null, "date": null, "total": null, "currency": null,
-            "subtotal": null, "tax": null, "items": null, "confidence": null,
-            "warnings": [], "error": error,
-        }),
-        Some(r) => json!({
-            "file": file.display().to_string(),
-            "merchant": field(r.merchant.as_ref().map(|f| f.value.clone())),
-            "date": field(r.date.as_ref().map(|f| f.value.format("%Y-%m-%d").to_string())),
-            "total": field(r.total.as_ref().map(|f| f.value.to_string())),
-            "currency": field(r.currency.as_ref().map(|f| f.value.clone())),
-            "subtotal": field(r.subtotal.as_ref().map(|f| f.value.to_string())),
-            "tax": field(r.tax.as_ref().map(|f| f.value.to_string())),
-            "items": r.items.iter().map(|i| json!({
-                "description": i.description,
-                "quantity": i.quantity.map(|q| q.to_string()),
-                "amount": i.amount.to_string(),
-            })).collect::<Vec<_>>(),
-            "confidence": {
-                "merchant": conf(r.merchant.as_ref().map(|f| f.confidence)),
-                "date": conf(r.date.as_ref().map(|f| f.confidence)),
-                "total": conf(r.total.as_ref().map(|f| f.confidence)),
-                "currency": conf(r.currency.as_ref().map(|f| f.confidence)),
-                "subtotal": conf(r.subtotal.as_ref().map(|f| f.confidence)),
-                "tax": conf(r.tax.as_ref().map(|f| f.confidence)),
-                "items": conf((!r.items.is_empty()).then(|| {
-                    r.items.iter().map(|i| i.confidence).sum::<f32>() / r.items.len() as f32
-                })),
-            },
-            "warnings": r.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
-            "error": null,
-        }),
+/// The JSON line `scan --json` prints for one file (fields in this order).
+#[derive(Debug, Serialize)]
+pub struct ScanJson {
+    pub file: String,
+    pub merchant: Option<String>,
+    /// YYYY-MM-DD.
+    pub date: Option<String>,
+    /// A decimal string, e.g. "9.00".
+    pub total: Option<String>,
+    pub currency: Option<String>,
+    pub subtotal: Option<String>,
+    pub tax: Option<String>,
+    pub items: Option<Vec<ItemJson>>,
+    pub confidence: Option<BTreeMap<&'static str, f64>>,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ItemJson {
+    pub description: String,
+    pub quantity: Option<String>,
+    pub amount: String,
+}
+
+pub fn receipt_json(file: &Path, r: Option<&Receipt>, error: Option<&str>) -> ScanJson {
+    let mut out = ScanJson {
+        file: file.display().to_string(),
+        merchant: None,
+        date: None,
+        total: None,
+        currency: None,
+        subtotal: None,
+        tax: None,
+        items: None,
+        confidence: None,
+        warnings: Vec::new(),
+        error: error.map(str::to_owned),
+    };
+    let Some(r) = r else {
+        return out;
+    };
+    let round = |c: f32| (f64::from(c) * 100.).round() / 100.;
+    let mut confidence = BTreeMap::new();
+    let mut note = |name: &'static str, c: Option<f32>| {
+        if let Some(c) = c {
+            confidence.insert(name, round(c));
+        }
+    };
+    note("merchant", r.merchant.as_ref().map(|f| f.confidence));
+    note("date", r.date.as_ref().map(|f| f.confidence));
+    note("total", r.total.as_ref().map(|f| f.confidence));
+    note("currency", r.currency.as_ref().map(|f| f.confidence));
+    note("subtotal", r.subtotal.as_ref().map(|f| f.confidence));
+    note("tax", r.tax.as_ref().map(|f| f.confidence));
+    if !r.items.is_empty() {
+        let mean = r.items.iter().map(|i| i.confidence).sum::<f32>() / r.items.len() as f32;
+        note("items", Some(mean));
     }
+    out.merchant = r.merchant.as_ref().map(|f| f.value.clone());
+    out.date = r
+        .date
+        .as_ref()
+        .map(|f| f.value.format("%Y-%m-%d").to_string());
+    out.total = r.total.as_ref().map(|f| f.value.to_string());
+    out.currency = r.currency.as_ref().map(|f| f.value.clone());
+    out.subtotal = r.subtotal.as_ref().map(|f| f.value.to_string());
+    out.tax = r.tax.as_ref().map(|f| f.value.to_string());
+    out.items = Some(
+        r.items
+            .iter()
+            .map(|i| ItemJson {
+                description: i.description.clone(),
+                quantity: i.quantity.map(|q| q.to_string()),
+                amount: i.amount.to_string(),
+            })
+            .collect(),
+    );
+    out.confidence = Some(confidence);
+    out.warnings = r.warnings.iter().map(ToString::to_string).collect();
+    out
 }

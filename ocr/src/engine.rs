@@ -50,7 +50,7 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> EngineOptions {
         EngineOptions {
-            detection_max_side: 1280,
+            detection_max_side: 960,
             detection_min_side: 640,
             flip_below_confidence: 0.85,
             min_line_confidence: 0.5,
@@ -130,19 +130,18 @@ impl Engine {
 
     /// Reads the text in `image`: lines in reading order, on pages in any of the four
     /// orientations and moderately skewed.
+    #[tracing::instrument(skip_all, err)]
     pub fn read(&self, image: &RgbImage) -> Result<Vec<TextLine>, EngineError> {
         let (det_image, scale) = detection_input(image, &self.options);
         let t0 = std::time::Instant::now();
         let found = detect::detect(&self.detector, &det_image, &self.options.detect)?;
-        if std::env::var_os("TALLYDESK_OCR_TIMING").is_some() {
-            eprintln!(
-                "det {}x{} {:?} boxes {}",
-                det_image.width(),
-                det_image.height(),
-                t0.elapsed(),
-                found.len()
-            );
-        }
+        tracing::debug!(
+            width = det_image.width(),
+            height = det_image.height(),
+            boxes = found.len(),
+            elapsed = ?t0.elapsed(),
+            "detected text"
+        );
         drop(det_image);
         if found.is_empty() {
             return Ok(Vec::new());
@@ -162,9 +161,12 @@ impl Engine {
         let boxes: Vec<OrientedBox> = found.iter().map(|b| orient(b, dir)).collect();
         let t0 = std::time::Instant::now();
         let mut reading = recognize::recognize(&self.recognizer, &self.alphabet, image, &boxes)?;
-        if std::env::var_os("TALLYDESK_OCR_TIMING").is_some() {
-            eprintln!("rec {:?} conf {}", t0.elapsed(), mean_confidence(&reading));
-        }
+        tracing::debug!(
+            lines = boxes.len(),
+            confidence = mean_confidence(&reading),
+            elapsed = ?t0.elapsed(),
+            "recognised text"
+        );
         let mut boxes = boxes;
         if mean_confidence(&reading) < self.options.flip_below_confidence {
             let flipped: Vec<OrientedBox> = boxes.iter().map(OrientedBox::flipped).collect();

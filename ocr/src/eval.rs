@@ -153,14 +153,15 @@ pub fn peak_memory_kb() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn tesseract(image: &Path) -> anyhow::Result<String> {
-    let out = Command::new("tesseract")
-        .arg(image)
-        .arg("-")
-        .output()
-        .map_err(|e| {
-            anyhow::anyhow!("could not run tesseract (apt-get install tesseract-ocr): {e}")
-        })?;
+fn tesseract(image: &Path, threads: Option<usize>) -> anyhow::Result<String> {
+    let mut command = Command::new("tesseract");
+    command.arg(image).arg("-");
+    if let Some(n) = threads {
+        command.env("OMP_THREAD_LIMIT", n.to_string());
+    }
+    let out = command.output().map_err(|e| {
+        anyhow::anyhow!("could not run tesseract (apt-get install tesseract-ocr): {e}")
+    })?;
     anyhow::ensure!(
         out.status.success(),
         "tesseract failed: {}",
@@ -174,6 +175,7 @@ pub fn run(
     dir: &Path,
     compare: Option<Peer>,
     limit: Option<usize>,
+    peer_threads: Option<usize>,
 ) -> anyhow::Result<()> {
     let img_dir = dir.join("img");
     let mut images: Vec<PathBuf> = std::fs::read_dir(&img_dir)
@@ -218,7 +220,7 @@ pub fn run(
         }
         if let Some(Peer::Tesseract) = compare {
             let start = Instant::now();
-            match tesseract(image) {
+            match tesseract(image, peer_threads) {
                 Ok(text) => {
                     peer.latencies.push(start.elapsed());
                     let r = receipt::parse(&receipt::lines_from_text(&text), &options);
@@ -264,8 +266,9 @@ pub fn run(
     );
     if compare.is_some() {
         println!(
-            "latency tesseract:     {}",
-            latency_summary(&peer.latencies)
+            "latency tesseract:     {} (threads: {})",
+            latency_summary(&peer.latencies),
+            peer_threads.map_or("its default".to_owned(), |n| n.to_string())
         );
         println!(
             "median latency ratio (tallydesk-ocr / tesseract): {:.2}",

@@ -66,6 +66,18 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     if bytes.trim_ascii_start().starts_with(b"%PDF") {
         return Err(ImageError::Pdf);
     }
+    // The header's dimensions, read before any decoder runs (decoders may read further, or
+    // allocate, before they report the size).
+    if let Ok(size) = imagesize::blob_size(bytes) {
+        let (width, height) = (size.width as u64, size.height as u64);
+        if width.saturating_mul(height) > MAX_PIXELS {
+            let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+            return Err(ImageError::TooLarge {
+                width: clamp(width),
+                height: clamp(height),
+            });
+        }
+    }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(ImageError::Io)?;

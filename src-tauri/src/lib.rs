@@ -78,7 +78,16 @@ pub fn run() {
         .manage(workspace::Workspace::default())
         .invoke_handler(builder.invoke_handler())
         .setup(|app| {
-            app.manage(workspace::DataDir(app.path().app_data_dir()?));
+            let dir = app.path().app_data_dir()?;
+            app.manage(workspace::DataDir(dir.clone()));
+            // Open the workspace while the webview starts, so the UI's first call finds it open.
+            // A failure is reported to the UI when it asks (open_workspace).
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = handle.state::<workspace::Workspace>().open(&dir).await {
+                    tracing::warn!(error = %e, "the workspace did not open at start-up");
+                }
+            });
             let window = app
                 .get_webview_window("main")
                 .ok_or("the main window is missing")?;

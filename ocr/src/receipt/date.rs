@@ -125,7 +125,8 @@ pub fn find_dates(text: &str, order: DateOrder) -> Vec<FoundDate> {
     };
     let digit_glued = |i: usize| {
         // A number token directly before or after (a longer digit string) disqualifies.
-        i > 0 && matches!(toks.get(i - 1), Some((Tok::Num(_), _, _)))
+        // So does a word glued on ("CK11-22-31" is an article code).
+        i > 0 && matches!(toks.get(i - 1), Some((Tok::Num(_) | Tok::Word(_), _, _)))
     };
     let mut i = 0;
     while i < toks.len() {
@@ -143,54 +144,73 @@ pub fn find_dates(text: &str, order: DateOrder) -> Vec<FoundDate> {
             {
                 let trailing_digit = num(i + 5).is_some()
                     || (matches!(sep(i + 5), Some('/' | '-' | '.')) && num(i + 6).is_some());
-                if s1 == s2 && matches!(s1, '/' | '-' | '.') && !trailing_digit && !digit_glued(i) {
-                    if let Some(found) = numeric_date(a, b, c, order) {
-                        out.push(FoundDate {
-                            date: found.0,
-                            start,
-                            end: toks[i + 4].2,
-                            unambiguous: found.1,
-                        });
-                        i += 5;
-                        continue;
-                    }
+                let c_start = toks[i + 4].1;
+                // OCR often drops the space between a date and its time ("14/03/20185:57PM",
+                // "19-03-1718:08"): the year is then a prefix of the last number.
+                let time_glued = sep(i + 5) == Some(':');
+                let year_parts: Vec<&str> =
+                    if c.len() <= 2 || (c.len() == 4 && year_of(c).is_some()) {
+                        vec![c]
+                    } else if c.len() > 4 || time_glued {
+                        [&c[..4], &c[..2]]
+                            .into_iter()
+                            .filter(|y| y.len() == 2 || year_of(y).is_some())
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                if s1 == s2
+                    && matches!(s1, '/' | '-' | '.')
+                    && !trailing_digit
+                    && !digit_glued(i)
+                    && let Some((found, year)) = year_parts
+                        .iter()
+                        .find_map(|y| numeric_date(a, b, y, order).map(|f| (f, y.len())))
+                {
+                    out.push(FoundDate {
+                        date: found.0,
+                        start,
+                        end: c_start + year,
+                        unambiguous: found.1,
+                    });
+                    i += 5;
+                    continue;
                 }
             }
             // d MONTH y
             let j = skip(i + 1, 2);
-            if a.len() <= 2 {
-                if let Some(m) = word(j).and_then(month_of) {
-                    let k = skip(j + 1, 2);
-                    if let Some(y) = num(k).and_then(year_of) {
-                        if let Some(date) = a
-                            .parse()
-                            .ok()
-                            .and_then(|d| NaiveDate::from_ymd_opt(y, m, d))
-                        {
-                            out.push(FoundDate {
-                                date,
-                                start,
-                                end: toks[k].2,
-                                unambiguous: true,
-                            });
-                            i = k + 1;
-                            continue;
-                        }
-                    }
+            if a.len() <= 2
+                && let Some(m) = word(j).and_then(month_of)
+            {
+                let k = skip(j + 1, 2);
+                if let Some(y) = num(k).and_then(year_of)
+                    && let Some(date) = a
+                        .parse()
+                        .ok()
+                        .and_then(|d| NaiveDate::from_ymd_opt(y, m, d))
+                {
+                    out.push(FoundDate {
+                        date,
+                        start,
+                        end: toks[k].2,
+                        unambiguous: true,
+                    });
+                    i = k + 1;
+                    continue;
                 }
             }
             // YYYYMMDD
             if a.len() == 8 && !digit_glued(i) {
                 let (y, m, d) = (&a[..4], &a[4..6], &a[6..]);
-                if let (Some(y), Ok(m), Ok(d)) = (year_of(y), m.parse(), d.parse()) {
-                    if let Some(date) = NaiveDate::from_ymd_opt(y, m, d) {
-                        out.push(FoundDate {
-                            date,
-                            start,
-                            end: toks[i].2,
-                            unambiguous: true,
-                        });
-                    }
+                if let (Some(y), Ok(m), Ok(d)) = (year_of(y), m.parse(), d.parse())
+                    && let Some(date) = NaiveDate::from_ymd_opt(y, m, d)
+                {
+                    out.push(FoundDate {
+                        date,
+                        start,
+                        end: toks[i].2,
+                        unambiguous: true,
+                    });
                 }
             }
         } else if let Some(m) = word(i).and_then(month_of) {
@@ -198,21 +218,20 @@ pub fn find_dates(text: &str, order: DateOrder) -> Vec<FoundDate> {
             let j = skip(i + 1, 2);
             if let Some(d) = num(j).filter(|d| d.len() <= 2) {
                 let k = skip(j + 1, 3);
-                if let Some(y) = num(k).and_then(year_of) {
-                    if let Some(date) = d
+                if let Some(y) = num(k).and_then(year_of)
+                    && let Some(date) = d
                         .parse()
                         .ok()
                         .and_then(|d| NaiveDate::from_ymd_opt(y, m, d))
-                    {
-                        out.push(FoundDate {
-                            date,
-                            start,
-                            end: toks[k].2,
-                            unambiguous: true,
-                        });
-                        i = k + 1;
-                        continue;
-                    }
+                {
+                    out.push(FoundDate {
+                        date,
+                        start,
+                        end: toks[k].2,
+                        unambiguous: true,
+                    });
+                    i = k + 1;
+                    continue;
                 }
             }
         }
@@ -283,6 +302,13 @@ mod tests {
         );
         assert_eq!(dates("18.03.2018", df), ["2018-03-18"]);
         assert_eq!(dates("5/3/2018", df), ["2018-03-05"]);
+        assert_eq!(
+            dates("14/03/20185:57:07PM", df),
+            ["2018-03-14"],
+            "time glued on"
+        );
+        assert_eq!(dates(":19-03-201818:08:38", df), ["2018-03-19"]);
+        assert_eq!(dates("05-02-1814:30", df), ["2018-02-05"]);
     }
 
     #[test]
@@ -299,5 +325,9 @@ mod tests {
         assert!(dates("9.00 10.00", df).is_empty());
         assert!(dates("45/13/2018", df).is_empty());
         assert!(dates("INV 1234/56/7890", df).is_empty());
+        assert!(
+            dates("CK11-22-31 - 10/400", df).is_empty(),
+            "an article code"
+        );
     }
 }

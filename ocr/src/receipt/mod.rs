@@ -44,10 +44,7 @@ pub fn lines_from_text(text: &str) -> Vec<Line> {
     for (row, raw) in text.lines().enumerate() {
         let raw = raw.replace('\t', "    ");
         let top = row as f32 * LINE_H * 1.25;
-        let mut col = 0;
-        for piece in split_keep_offsets(&raw) {
-            let (offset, s) = piece;
-            col = col.max(offset);
+        for (offset, s) in split_keep_offsets(&raw) {
             let width = s.chars().count() as f32 * CHAR_W;
             let left = raw[..offset].chars().count() as f32 * CHAR_W;
             out.push(Line {
@@ -68,10 +65,10 @@ fn split_keep_offsets(s: &str) -> Vec<(usize, &str)> {
     for (i, c) in s.char_indices() {
         if c == ' ' {
             spaces += 1;
-            if spaces >= 2 {
-                if let Some(st) = start.take() {
-                    out.push((st, &s[st..last_end]));
-                }
+            if spaces >= 2
+                && let Some(st) = start.take()
+            {
+                out.push((st, &s[st..last_end]));
             }
         } else {
             if start.is_none() {
@@ -304,6 +301,7 @@ const NOT_TOTAL: &[&str] = &[
     "DEPOSIT",
     "TIP",
     "TIPS",
+    "GROSS",
 ];
 
 const TAX_WORDS: &[&str] = &["GST", "TAX", "SST", "VAT", "CUKAI"];
@@ -320,6 +318,9 @@ const TOTAL_WORDS: &[&str] = &[
     "GRAND",
     "TOTAL DUE",
     "AMOUNT",
+    "TOT",
+    "AMT",
+    "DUE",
 ];
 
 struct Totals {
@@ -336,6 +337,7 @@ struct Candidate {
     lines: Vec<usize>,
     confidence: f32,
     rounded: bool,
+    has_cents: bool,
 }
 
 /// The amount that goes with the label in row `r`: the rightmost price after the label on the
@@ -344,7 +346,14 @@ fn labelled_amount(rows: &[Row], r: usize, label_end: usize) -> Option<(Amount, 
     let row = &rows[r];
     let found = find_amounts(&row.text);
     let after: Vec<&FoundAmount> = found.iter().filter(|a| a.start >= label_end).collect();
-    if let Some(a) = after.iter().rev().find(|a| a.has_cents).or(after.last()) {
+    if let Some(a) = after.iter().rev().find(|a| a.has_cents) {
+        return Some((a.amount, row.lines_in(a.start..a.end), true));
+    }
+    // "6 00": the point was read as a space.
+    if let Some((amount, range)) = spaced_price(&row.text, label_end) {
+        return Some((amount, row.lines_in(range), true));
+    }
+    if let Some(a) = after.last() {
         return Some((a.amount, row.lines_in(a.start..a.end), a.has_cents));
     }
     let next = rows.get(r + 1)?;
@@ -359,6 +368,21 @@ fn labelled_amount(rows: &[Row], r: usize, label_end: usize) -> Option<(Amount, 
     None
 }
 
+/// A price at the end of `text` (after `from`) whose decimal point was read as a space:
+/// digits, one space, exactly two digits.
+fn spaced_price(text: &str, from: usize) -> Option<(Amount, std::ops::Range<usize>)> {
+    let tail = text.get(from..)?.trim_end();
+    let end = from + tail.len();
+    let (head, cents) = tail.rsplit_once(' ')?;
+    let int = head.rsplit(' ').next()?;
+    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if cents.len() != 2 || !ok(cents) || !ok(int) || int.len() > 7 {
+        return None;
+    }
+    let amount: Amount = format!("{int}.{cents}").parse().ok()?;
+    Some((amount, end - cents.len() - 1 - int.len()..end))
+}
+
 fn totals(rows: &[Row]) -> Totals {
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut subtotal: Option<Field<Amount>> = None;
@@ -366,8 +390,14 @@ fn totals(rows: &[Row]) -> Totals {
     let mut first_summary_row = None;
     let mut cash = None;
     let mut change = None;
+    let mut rounding_adjustment: Option<(usize, Amount)> = None;
+    let mut weak: Vec<Candidate> = Vec::new();
     for (r, row) in rows.iter().enumerate() {
         let u = &row.upper;
+        // A tax summary table repeats totals per rate at the bottom: nothing to take there.
+        if row.has("SUMMARY") || row.has("RINGKASAN") {
+            break;
+        }
         let compact: String = u.chars().filter(|c| !c.is_whitespace()).collect();
         let is_sub = compact.contains("SUBTOTAL") || compact.contains("SUB-TOTAL");
         let rounding = u.contains("ROUND");
@@ -380,16 +410,15 @@ fn totals(rows: &[Row]) -> Totals {
         };
         if is_sub {
             first_summary_row.get_or_insert(r);
-            if subtotal.is_none() {
-                if let Some((amount, lines, cents)) =
+            if subtotal.is_none()
+                && let Some((amount, lines, cents)) =
                     labelled_amount(rows, r, label_end(&["TOTAL"]))
-                {
-                    subtotal = Some(Field {
-                        value: amount,
-                        confidence: row.confidence * if cents { 0.9 } else { 0.6 },
-                        lines,
-                    });
-                }
+            {
+                subtotal = Some(Field {
+                    value: amount,
+                    confidence: row.confidence * if cents { 0.9 } else { 0.6 },
+                    lines,
+                });
             }
             continue;
         }
@@ -401,7 +430,7 @@ fn totals(rows: &[Row]) -> Totals {
             }
             continue;
         }
-        if row.has_any(&["CASH", "TUNAI", "TENDERED", "TENDER"]) && !row.has("TOTAL") {
+        if row.has_any(&["CASH", "TUNAI", "TENDERED", "TENDER", "PAYMENT"]) && !row.has("TOTAL") {
             if let Some((amount, _, true)) =
                 labelled_amount(rows, r, label_end(&["CASH", "TUNAI", "TENDER"]))
             {
@@ -414,24 +443,37 @@ fn totals(rows: &[Row]) -> Totals {
         if taxish && !(totalish && (u.contains("INCL") || u.contains("INCLUSIVE"))) {
             // "GST 6% 0.51", "TOTAL GST 1.90"; not "GST REG NO", "TAX INVOICE".
             let registration = row.has_any(&["REG", "ID", "NO", "INVOICE", "NO.", "SUMMARY"]);
-            if !registration {
-                if let Some((amount, lines, true)) = labelled_amount(rows, r, label_end(TAX_WORDS))
-                {
-                    first_summary_row.get_or_insert(r);
-                    taxes.push(Candidate {
-                        row: r,
-                        amount,
-                        lines,
-                        confidence: row.confidence * if row.has("TOTAL") { 0.9 } else { 0.75 },
-                        rounded: false,
-                    });
-                }
+            if !registration
+                && let Some((amount, lines, true)) = labelled_amount(rows, r, label_end(TAX_WORDS))
+            {
+                first_summary_row.get_or_insert(r);
+                taxes.push(Candidate {
+                    row: r,
+                    amount,
+                    lines,
+                    confidence: row.confidence * if row.has("TOTAL") { 0.9 } else { 0.75 },
+                    rounded: false,
+                    has_cents: true,
+                });
             }
-            if !totalish {
+            // "TOTAL GST", "TOTAL TAX": the tax, not the total.
+            let tax_total = TAX_WORDS
+                .iter()
+                .any(|w| u.contains(&format!("TOTAL {w}")) || u.contains(&format!("TOTAL{w}")));
+            if !totalish || tax_total {
                 continue;
             }
         }
         if rounding && !row.has("TOTAL") {
+            let found = find_amounts(&row.text);
+            if let Some(a) = found.iter().rev().find(|a| a.has_cents) {
+                let adj = if a.negative {
+                    Amount::new(-a.amount.decimal())
+                } else {
+                    a.amount
+                };
+                rounding_adjustment.get_or_insert((r, adj));
+            }
             continue;
         }
         if !totalish {
@@ -439,6 +481,21 @@ fn totals(rows: &[Row]) -> Totals {
         }
         let excluded = NOT_TOTAL.iter().any(|w| has_word(u, w));
         if excluded && !(rounding && row.has("TOTAL")) {
+            // "Total Qty: 2   116.28": some receipts print the amount on the quantity row.
+            // Kept as a last resort only.
+            if row.has_any(&["QTY", "QUANTITY", "ITEM", "ITEMS"])
+                && let Some((amount, lines, true)) =
+                    labelled_amount(rows, r, label_end(TOTAL_WORDS))
+            {
+                weak.push(Candidate {
+                    row: r,
+                    amount,
+                    lines,
+                    confidence: row.confidence * 0.4,
+                    rounded: false,
+                    has_cents: true,
+                });
+            }
             continue;
         }
         let Some((amount, lines, cents)) = labelled_amount(rows, r, label_end(TOTAL_WORDS)) else {
@@ -448,7 +505,7 @@ fn totals(rows: &[Row]) -> Totals {
             continue;
         }
         first_summary_row.get_or_insert(r);
-        let strong = row.has_any(&["TOTAL", "JUMLAH", "GRAND", "DUE", "PAYABLE"]);
+        let strong = row.has_any(&["TOTAL", "JUMLAH", "GRAND", "DUE", "PAYABLE", "NET", "NETT"]);
         let confidence =
             row.confidence * if cents { 0.85 } else { 0.5 } * if strong { 1. } else { 0.8 };
         candidates.push(Candidate {
@@ -457,9 +514,14 @@ fn totals(rows: &[Row]) -> Totals {
             lines,
             confidence,
             rounded: rounding,
+            has_cents: cents,
         });
     }
 
+    // Prices written with cents beat bare integers (often a price whose point OCR missed).
+    if candidates.iter().any(|c| c.has_cents) {
+        candidates.retain(|c| c.has_cents);
+    }
     // The total: a rounded total when there is one, else the largest labelled total (totals
     // before tax, after discounts and the like come out smaller).
     let mut total = candidates
@@ -474,16 +536,60 @@ fn totals(rows: &[Row]) -> Totals {
         .cloned();
     if total.is_none() {
         // No labelled total: what was paid in cash less the change.
-        if let (Some(cash), Some(change)) = (cash, change) {
-            if cash > change {
-                total = Some(Candidate {
-                    row: 0,
-                    amount: cash - change,
-                    lines: Vec::new(),
-                    confidence: 0.5,
-                    rounded: false,
-                });
-            }
+        if let (Some(cash), Some(change)) = (cash, change)
+            && cash > change
+        {
+            total = Some(Candidate {
+                row: 0,
+                amount: cash - change,
+                lines: Vec::new(),
+                confidence: 0.5,
+                rounded: false,
+                has_cents: true,
+            });
+        }
+    }
+    if total.is_none() {
+        total = weak.into_iter().max_by(|a, b| a.amount.cmp(&b.amount));
+    }
+    // A rounding adjustment after the total: the amount paid is the total adjusted, when the
+    // receipt prints it (possibly unlabelled) below the adjustment.
+    if let (Some(t), Some((adj_row, adj))) = (total.as_mut(), rounding_adjustment)
+        && !t.rounded
+        && adj_row > t.row
+        && !adj.is_zero()
+    {
+        let rounded = t.amount + adj;
+        let shown = rows
+            .iter()
+            .enumerate()
+            .skip(adj_row + 1)
+            .take(3)
+            .find_map(|(r, row)| {
+                find_amounts(&row.text)
+                    .into_iter()
+                    .find(|a| a.has_cents && a.amount == rounded)
+                    .map(|a| (r, row.lines_in(a.start..a.end)))
+            });
+        if let Some((r, lines)) = shown {
+            *t = Candidate {
+                row: r,
+                amount: rounded,
+                lines,
+                confidence: t.confidence,
+                rounded: true,
+                has_cents: true,
+            };
+        }
+    }
+    // What was paid (cash less change) settles a total a cent or two off: the paid amount is
+    // the rounded total, or the OCR misread a digit of the total.
+    if let (Some(t), Some(cash), Some(change)) = (total.as_mut(), cash, change) {
+        let paid = cash - change;
+        let off = (paid.decimal() - t.amount.decimal()).abs();
+        if off > Decimal::ZERO && off < Decimal::new(10, 2) {
+            t.amount = paid;
+            t.rounded = true;
         }
     }
     let tax = taxes
@@ -539,16 +645,15 @@ fn date(rows: &[Row], options: &ParseOptions) -> Option<Field<NaiveDate>> {
                     .split(['/', '-', '.'])
                     .nth(1)
                     .and_then(|s| s.parse().ok());
-                if let (Some(a), Some(b)) = (first, second) {
-                    if a <= 12
-                        && b > 12
-                        && text
-                            .split(['/', '-', '.'])
-                            .next()
-                            .is_some_and(|s| s.len() <= 2)
-                    {
-                        order = DateOrder::MonthFirst;
-                    }
+                if let (Some(a), Some(b)) = (first, second)
+                    && a <= 12
+                    && b > 12
+                    && text
+                        .split(['/', '-', '.'])
+                        .next()
+                        .is_some_and(|s| s.len() <= 2)
+                {
+                    order = DateOrder::MonthFirst;
                 }
             }
         }
@@ -615,14 +720,15 @@ fn currency(rows: &[Row], options: &ParseOptions) -> Option<Field<String>> {
         }
         // Column headers and labels: "RM", "(RM)", "Total (RM)", "Amount USD".
         for (marker, code) in money::CURRENCY_MARKERS {
-            if let Some(code) = code {
-                if marker.chars().all(|c| c.is_ascii_alphabetic()) && row.has(marker) {
-                    add(code, row.lines());
-                }
+            if let Some(code) = code
+                && marker.chars().all(|c| c.is_ascii_alphabetic())
+                && row.has(marker)
+            {
+                add(code, row.lines());
             }
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     let dollar_default = options
         .default_currency
         .as_deref()
@@ -754,6 +860,7 @@ const NOT_MERCHANT: &[&str] = &[
     "UNIT",
     "KM",
     "POSTCODE",
+    "TMN",
     "OFFICIAL",
     "SIMPLIFIED",
     "COPY",
@@ -813,26 +920,52 @@ fn merchant(rows: &[Row]) -> Option<Field<String>> {
             row.text.chars().filter(|c| c.is_uppercase()).count() as f32 / letters as f32;
         if upper_ratio > 0.8 {
             score += 0.1;
+        } else if upper_ratio < 0.2 {
+            // All lower case: a handwritten note or a slogan, rarely the printed name.
+            score -= 0.9;
         }
         if best.is_none_or(|(s, _)| score > s) {
             best = Some((score, r));
         }
     }
     let (score, r) = best?;
-    let mut name = clean_name(&rows[r].text);
-    let mut lines = rows[r].lines();
-    // A suffix alone on its row belongs to the row above ("ACME TRADING" / "SDN BHD").
-    let bare: String = name
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .collect::<String>()
-        .to_uppercase();
-    if r > 0
-        && ["SDNBHD", "BHD", "LTD", "LIMITED", "INC", "LLC", "MSDNBHD"].contains(&bare.as_str())
-    {
-        name = format!("{} {}", clean_name(&rows[r - 1].text), name);
-        lines.extend(rows[r - 1].lines());
+    if score < -0.5 {
+        // Every candidate looks like an address, a phone number or a heading.
+        return None;
     }
+    // Long names wrap: take in the rows above and below that continue the name.
+    let has_suffix = |row: &Row| COMPANY_WORDS.iter().any(|w| row.has(w));
+    let (mut first, mut last) = (r, r);
+    if first > 0 {
+        let (above, here) = (&rows[first - 1], &rows[first]);
+        // "LIAN CHI PU TIAN VEGETARIAN" / "RESTAURANT SDN BHD"; "ACME" / "SDN BHD".
+        let continues = starts_with_company_word(&here.upper)
+            || (has_suffix(here) && here.text.split_whitespace().count() <= 3);
+        if continues && is_name_like(above, here) && wraps(above, here) {
+            first -= 1;
+        }
+    }
+    while last + 1 < rows.len() && last - first < 3 {
+        let (here, next) = (&rows[last], &rows[last + 1]);
+        let text = here.upper.trim_end();
+        let open = text.matches('(').count() > text.matches(')').count();
+        let dangling = text.ends_with('&') || text.ends_with(" AND") || text.ends_with('-');
+        let suffix_next =
+            starts_with_company_word(&next.upper) && next.text.split_whitespace().count() <= 4;
+        // A name without its suffix yet may go on, in the same type, on the next row.
+        let unfinished = !has_suffix(here) && (suffix_next || wraps(here, next));
+        if (open || dangling || unfinished) && is_name_like(next, here) && wraps(here, next) {
+            last += 1;
+        } else {
+            break;
+        }
+    }
+    let joined: Vec<&str> = rows[first..=last]
+        .iter()
+        .map(|row| row.text.as_str())
+        .collect();
+    let name = clean_name(&joined.join(" "));
+    let lines: Vec<usize> = rows[first..=last].iter().flat_map(Row::lines).collect();
     let confidence = (0.3 + 0.25 * score).clamp(0.1, 0.95) * rows[r].confidence;
     (!name.is_empty()).then_some(Field {
         value: name,
@@ -841,9 +974,70 @@ fn merchant(rows: &[Row]) -> Option<Field<String>> {
     })
 }
 
+fn starts_with_company_word(upper: &str) -> bool {
+    let t = upper.trim_start_matches(|c: char| !c.is_alphanumeric());
+    let t = t.strip_prefix("M) ").unwrap_or(t);
+    COMPANY_WORDS
+        .iter()
+        .any(|w| t.starts_with(w) && !t[w.len()..].starts_with(|c: char| c.is_alphabetic()))
+}
+
+/// A row that can be part of a printed name whose other part is `other`: no address, phone or
+/// registration words, few digits, and the same case style.
+fn is_name_like(row: &Row, other: &Row) -> bool {
+    let caps = |r: &Row| {
+        let letters = r.text.chars().filter(|c| c.is_alphabetic()).count();
+        let upper = r.text.chars().filter(|c| c.is_uppercase()).count();
+        letters > 0 && upper * 10 >= letters * 8
+    };
+    let letters = row.text.chars().filter(|c| c.is_alphabetic()).count();
+    let digits = row.text.chars().filter(|c| c.is_ascii_digit()).count();
+    letters >= 2
+        && caps(row) == caps(other)
+        && digits * 3 <= letters
+        && !row.text.contains(',')
+        && !row.text.contains(':')
+        && !NOT_MERCHANT.iter().any(|w| row.has(w))
+}
+
+/// Whether `lower` continues `upper` as wrapped text: directly below it, in type of about the
+/// same size.
+fn wraps(upper: &Row, lower: &Row) -> bool {
+    let (h1, h2) = (upper.bounds.height(), lower.bounds.height());
+    let gap = lower.bounds.top - upper.bounds.bottom;
+    h2 >= 0.75 * h1 && h2 <= 1.33 * h1 && gap < 0.6 * h1.min(h2)
+}
+
+/// Undoes two misreadings the recogniser makes on Latin-script names: a stray accent on one
+/// letter of an otherwise unaccented name ("Restäurants", "HARDWARÉ"), and the Malaysian
+/// company suffix "SDN BHD" read as "SON BHD".
+fn fix_misread_letters(text: &str) -> String {
+    const ACCENTED: &str = "ÀÁÂÃÄÅàáâãäåÈÉÊËèéêëÌÍÎÏìíîïÒÓÔÕÖòóôõöÙÚÛÜùúûü";
+    const PLAIN: &str = "AAAAAAaaaaaaEEEEeeeeIIIIiiiiOOOOOoooooUUUUuuuu";
+    let accented = text.chars().filter(|c| ACCENTED.contains(*c)).count();
+    let mut out: String = if accented == 1 {
+        text.chars()
+            .map(|c| match ACCENTED.chars().position(|a| a == c) {
+                Some(i) => PLAIN.chars().nth(i).unwrap_or(c),
+                None => c,
+            })
+            .collect()
+    } else {
+        text.to_owned()
+    };
+    for (wrong, right) in [
+        ("SON BHD", "SDN BHD"),
+        ("Son Bhd", "Sdn Bhd"),
+        ("S0N BHD", "SDN BHD"),
+    ] {
+        out = out.replace(wrong, right);
+    }
+    out
+}
+
 /// Drops a trailing registration number ("(860671-D)", "CO. REG 1234") and stray punctuation.
 fn clean_name(text: &str) -> String {
-    let mut s = text.trim().to_owned();
+    let mut s = fix_misread_letters(text.trim());
     loop {
         let trimmed = s.trim_end();
         if let Some(open) = trimmed.rfind('(') {
@@ -855,12 +1049,26 @@ fn clean_name(text: &str) -> String {
         }
         break;
     }
+    // "519537-X)", "(860671-D", "1072825-A": company numbers that lost their brackets.
+    loop {
+        let trimmed = s.trim_end();
+        let Some(last) = trimmed.rsplit(' ').next() else {
+            break;
+        };
+        let core = last.trim_matches(|c| c == '(' || c == ')');
+        let digits = core.chars().filter(|c| c.is_ascii_digit()).count();
+        if last.len() < trimmed.len() && digits >= 4 && digits * 2 >= core.len() {
+            s = trimmed[..trimmed.len() - last.len()].to_owned();
+        } else {
+            break;
+        }
+    }
     let upper = s.to_uppercase();
     for marker in ["CO. REG", "CO.REG", "COMPANY NO", "CO NO", "ROC NO", "(CO"] {
-        if let Some(p) = upper.find(marker) {
-            if p > 0 {
-                s.truncate(p);
-            }
+        if let Some(p) = upper.find(marker)
+            && p > 0
+        {
+            s.truncate(p);
         }
     }
     s.trim_matches(|c: char| c.is_whitespace() || matches!(c, '-' | ':' | ',' | '*' | '"' | '\''))
@@ -889,20 +1097,24 @@ fn items(rows: &[Row], first_summary_row: Option<usize>) -> Vec<LineItem> {
             ]);
         let last_price = amounts.iter().rev().find(|a| a.has_cents);
         let Some(price) = last_price.filter(|_| !skip) else {
-            // A text-only row may describe the item on the next row.
+            // A text row may describe the item on the next row; a row of article codes
+            // between them changes nothing.
             let letters = row.text.chars().filter(|c| c.is_alphabetic()).count();
-            pending_description = (letters >= 3 && amounts.is_empty() && !skip)
-                .then(|| (description_of(&row.text), row.lines()));
+            if letters >= 3 && !skip && !amounts.iter().any(|a| a.has_cents) {
+                pending_description = Some((description_of(&row.text), row.lines()));
+            } else if letters > 0 || skip {
+                pending_description = None;
+            }
             continue;
         };
         let head = &row.text[..price.start];
         let mut description = description_of(head);
         let mut lines = row.lines();
-        if description.chars().filter(|c| c.is_alphabetic()).count() < 3 {
-            if let Some((d, l)) = pending_description.take() {
-                description = d;
-                lines.extend(l);
-            }
+        if description.chars().filter(|c| c.is_alphabetic()).count() < 3
+            && let Some((d, l)) = pending_description.take()
+        {
+            description = d;
+            lines.extend(l);
         }
         pending_description = None;
         if description.chars().filter(|c| c.is_alphabetic()).count() < 2 {
@@ -926,27 +1138,28 @@ fn items(rows: &[Row], first_summary_row: Option<usize>) -> Vec<LineItem> {
 
 /// The words of a row before its figures, without long article codes.
 fn description_of(text: &str) -> String {
+    let is_figure = |w: &str| {
+        w.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | 'x' | 'X' | '@' | '*'))
+            || matches!(
+                w.to_uppercase().as_str(),
+                "PC" | "PCS" | "X" | "@" | "RM" | "EA" | "UNIT" | "£" | "$" | "€" | "¥"
+            )
+    };
     let words: Vec<&str> = text
         .split_whitespace()
         .filter(|w| !(w.len() >= 6 && w.chars().all(|c| c.is_ascii_digit())))
         .collect();
-    // Cut at the first figure that is followed only by figures (quantity and unit price).
+    // Cut figures (quantity, unit, unit price, currency) off both ends.
     let mut cut = words.len();
-    while cut > 0 {
-        let w = words[cut - 1];
-        let figure = w
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | 'x' | 'X' | '@' | '*'))
-            || matches!(
-                w.to_uppercase().as_str(),
-                "PC" | "PCS" | "X" | "@" | "RM" | "EA" | "UNIT"
-            );
-        if !figure {
-            break;
-        }
+    while cut > 0 && is_figure(words[cut - 1]) {
         cut -= 1;
     }
-    words[..cut]
+    let mut start = 0;
+    while start < cut && is_figure(words[start]) {
+        start += 1;
+    }
+    words[start..cut]
         .join(" ")
         .trim_matches(|c: char| matches!(c, '-' | ':' | '*'))
         .trim()
@@ -960,30 +1173,32 @@ fn quantity_of(head: &str, amounts: &[FoundAmount], price: &FoundAmount) -> Opti
     let tokens: Vec<&str> = upper.split_whitespace().collect();
     for (i, t) in tokens.iter().enumerate() {
         let t = t.trim_matches(|c: char| matches!(c, ':' | ','));
-        if let Some(n) = t.strip_suffix('X').or_else(|| t.strip_prefix('X')) {
-            if let Ok(q) = n.parse::<u32>() {
-                return Some(Decimal::from(q));
-            }
+        if let Some(n) = t.strip_suffix('X').or_else(|| t.strip_prefix('X'))
+            && let Ok(q) = n.parse::<u32>()
+        {
+            return Some(Decimal::from(q));
         }
-        if matches!(t, "X" | "@" | "*") && i > 0 {
-            if let Ok(q) = tokens[i - 1].parse::<u32>() {
-                return Some(Decimal::from(q));
-            }
+        if matches!(t, "X" | "@" | "*")
+            && i > 0
+            && let Ok(q) = tokens[i - 1].parse::<u32>()
+        {
+            return Some(Decimal::from(q));
         }
-        if t == "QTY" {
-            if let Some(Ok(q)) = tokens.get(i + 1).map(|n| n.parse::<u32>()) {
-                return Some(Decimal::from(q));
-            }
+        if t == "QTY"
+            && let Some(Ok(q)) = tokens.get(i + 1).map(|n| n.parse::<u32>())
+        {
+            return Some(Decimal::from(q));
         }
     }
     // "1 PC 9.000 0.00 9.00": an integer standing before other figures.
     let before: Vec<&FoundAmount> = amounts.iter().filter(|a| a.end <= price.start).collect();
-    if let Some(first) = before.first() {
-        if !first.has_cents && first.amount.decimal().fract().is_zero() {
-            let q = first.amount.decimal();
-            if q > Decimal::ZERO && q < Decimal::from(1000) {
-                return Some(q);
-            }
+    if let Some(first) = before.first()
+        && !first.has_cents
+        && first.amount.decimal().fract().is_zero()
+    {
+        let q = first.amount.decimal();
+        if q > Decimal::ZERO && q < Decimal::from(1000) {
+            return Some(q);
         }
     }
     None
@@ -1004,7 +1219,7 @@ fn check_items(receipt: &Receipt) -> Option<Warning> {
         expected.push(t - x);
     }
     let target = subtotal.or(total)?;
-    if expected.iter().any(|e| *e == sum) {
+    if expected.contains(&sum) {
         return None;
     }
     // Rounding to 5 cents on the total is allowed.

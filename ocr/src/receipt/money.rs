@@ -210,9 +210,14 @@ fn currency_after(after: &str) -> Option<&'static str> {
 /// exactly two decimals.
 pub fn parse_number(s: &str) -> Option<(Amount, bool)> {
     let last_sep = s.rfind(['.', ',']);
+    let seps = s.matches(['.', ',']).count();
     let (int_part, frac) = match last_sep {
         Some(p) if s.len() - p - 1 == 2 || s.len() - p - 1 == 1 => (&s[..p], Some(&s[p + 1..])),
-        // Three digits after the only separator: a thousands separator ("1,000").
+        // "9.000": a lone point before three digits is a three-decimal unit price; a lone
+        // comma there ("1,000") or repeated separators group thousands.
+        Some(p) if s.len() - p - 1 == 3 && seps == 1 && s.as_bytes()[p] == b'.' => {
+            (&s[..p], Some(&s[p + 1..]))
+        }
         Some(p) if s.len() - p - 1 == 3 => (s, None),
         Some(_) => return None,
         None => (s, None),
