@@ -13,8 +13,18 @@ use crate::geometry::OrientedBox;
 pub const LINE_HEIGHT: usize = 48;
 /// Narrowest batch width. PaddleOCR pads every line to 320 pixels; padding short lines less
 /// is much faster and reads the same in our measurements.
-fn spread() -> f32 { std::env::var("SPREAD").ok().and_then(|v| v.parse().ok()).unwrap_or(100.) }
-fn min_width() -> usize { std::env::var("MINW").ok().and_then(|v| v.parse().ok()).unwrap_or(128) }
+fn spread() -> f32 {
+    std::env::var("SPREAD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100.)
+}
+fn min_width() -> usize {
+    std::env::var("MINW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128)
+}
 /// Widest line image; longer lines are squeezed.
 const MAX_WIDTH: usize = 2048;
 /// Upper bound on pixels in one batch, to bound memory and keep batches of short lines large.
@@ -89,7 +99,12 @@ pub fn recognize(
         }
         let batch = &order[start..end];
         let batch_width = widths[order[end - 1]].max(min_width());
-        eprintln!("COLS {} {} {}", batch.len() * batch_width, batch.iter().map(|&i| widths[i]).sum::<usize>(), batch.len());
+        eprintln!(
+            "COLS {} {} {}",
+            batch.len() * batch_width,
+            batch.iter().map(|&i| widths[i]).sum::<usize>(),
+            batch.len()
+        );
         let mut input = NdTensor::<f32, 4>::zeros([batch.len(), 3, LINE_HEIGHT, batch_width]);
         for (slot, &i) in batch.iter().enumerate() {
             sample_line(image, &boxes[i], widths[i], input.slice_mut((slot,)));
