@@ -40,7 +40,7 @@ pub struct Preferences {
 impl Preferences {
     fn validate(self) -> Result<Self, DeskError> {
         let url = self.server_url.trim();
-        if !url.is_empty() && !(url.starts_with("https://") || url.starts_with("http://")) {
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             return Err(DeskError::invalid(
                 "server_url",
                 "server URL: start it with https:// (or http:// for a local server)",
