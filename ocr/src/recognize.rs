@@ -13,18 +13,7 @@ use crate::geometry::OrientedBox;
 pub const LINE_HEIGHT: usize = 48;
 /// Narrowest batch width. PaddleOCR pads every line to 320 pixels; padding short lines less
 /// is much faster and reads the same in our measurements.
-fn spread() -> f32 {
-    std::env::var("SPREAD")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100.)
-}
-fn min_width() -> usize {
-    std::env::var("MINW")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128)
-}
+const MIN_WIDTH: usize = 128;
 /// Widest line image; longer lines are squeezed.
 const MAX_WIDTH: usize = 2048;
 /// Upper bound on pixels in one batch, to bound memory and keep batches of short lines large.
@@ -92,19 +81,12 @@ pub fn recognize(
         let mut end = start + 1;
         while end < order.len()
             && end - start < MAX_BATCH
-            && (end - start + 1) * widths[order[end]].max(min_width()) * LINE_HEIGHT <= BATCH_PIXELS
-            && widths[order[end]] as f32 <= spread() * widths[order[start]].max(min_width()) as f32
+            && (end - start + 1) * widths[order[end]].max(MIN_WIDTH) * LINE_HEIGHT <= BATCH_PIXELS
         {
             end += 1;
         }
         let batch = &order[start..end];
-        let batch_width = widths[order[end - 1]].max(min_width());
-        eprintln!(
-            "COLS {} {} {}",
-            batch.len() * batch_width,
-            batch.iter().map(|&i| widths[i]).sum::<usize>(),
-            batch.len()
-        );
+        let batch_width = widths[order[end - 1]].max(MIN_WIDTH);
         let mut input = NdTensor::<f32, 4>::zeros([batch.len(), 3, LINE_HEIGHT, batch_width]);
         for (slot, &i) in batch.iter().enumerate() {
             sample_line(image, &boxes[i], widths[i], input.slice_mut((slot,)));
