@@ -240,10 +240,14 @@ create trigger comments_search_refresh
 create function tallydesk_search(query text, internal boolean) returns setof uuid
     language sql stable security definer set search_path = public, pg_temp
     as $$
+        -- Two branches, so each can use its own GIN index.
         select ticket_id from ticket_search
-         where tenant_id = tallydesk_tenant()
-           and case when internal then search_all else search_public end
-               @@ websearch_to_tsquery('english', query)
+         where internal and tenant_id = tallydesk_tenant()
+           and search_all @@ websearch_to_tsquery('english', query)
+        union all
+        select ticket_id from ticket_search
+         where not internal and tenant_id = tallydesk_tenant()
+           and search_public @@ websearch_to_tsquery('english', query)
     $$;
 
 revoke all on function ticket_search_refresh(uuid) from public;

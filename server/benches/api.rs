@@ -1135,14 +1135,10 @@ async fn seed(
     .await?;
     let mut search_matches = (u64::MAX, 0);
     for word in SEARCH_WORDS {
-        let matches: i64 = sqlx::query_scalar(
-            "select count(*) from tickets
-              where tenant_id = $1 and search_all @@ websearch_to_tsquery('english', $2)",
-        )
-        .bind(a.tenant.as_uuid())
-        .bind(word)
-        .fetch_one(&mut *tx)
-        .await?;
+        let matches: i64 = sqlx::query_scalar("select count(*) from tallydesk_search($1, true)")
+            .bind(word)
+            .fetch_one(&mut *tx)
+            .await?;
         let matches = matches.unsigned_abs();
         search_matches = (search_matches.0.min(matches), search_matches.1.max(matches));
     }
