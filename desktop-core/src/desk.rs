@@ -38,7 +38,7 @@ pub struct Desk {
     clock: Clock,
 }
 
-fn parse_id<T: std::str::FromStr>(text: &str) -> DeskResult<T> {
+pub(crate) fn parse_id<T: std::str::FromStr>(text: &str) -> DeskResult<T> {
     text.parse().map_err(|_| {
         DeskError::new(
             ErrorCode::Internal,
@@ -47,7 +47,7 @@ fn parse_id<T: std::str::FromStr>(text: &str) -> DeskResult<T> {
     })
 }
 
-fn parse_text<T: std::str::FromStr>(text: &str, what: &str) -> DeskResult<T> {
+pub(crate) fn parse_text<T: std::str::FromStr>(text: &str, what: &str) -> DeskResult<T> {
     text.parse().map_err(|_| {
         DeskError::new(
             ErrorCode::Internal,
@@ -131,7 +131,7 @@ impl Desk {
         Ok(n == 0)
     }
 
-    fn require(&self, action: Action) -> DeskResult<()> {
+    pub(crate) fn require(&self, action: Action) -> DeskResult<()> {
         if access(self.me.role, action) == Access::Denied {
             return Err(DeskError::new(
                 ErrorCode::Forbidden,

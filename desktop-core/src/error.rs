@@ -16,6 +16,10 @@ pub enum ErrorCode {
     DatabaseLocked,
     /// The database file is damaged or not a Tallydesk database.
     DatabaseCorrupt,
+    /// A dropped file is not a readable receipt image; `field` says why (`pdf`, `too_large`…).
+    UnreadableFile,
+    /// The receipt reader could not start (its models are missing or damaged).
+    OcrUnavailable,
     Internal,
 }
 

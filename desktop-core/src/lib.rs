@@ -9,7 +9,9 @@
 pub mod demo;
 pub mod desk;
 pub mod error;
+pub mod expenses;
 pub mod model;
+pub mod receipts;
 pub mod store;
 mod time;
 

@@ -80,6 +80,7 @@ id_type!(CommentId);
 id_type!(CustomerId);
 id_type!(InvitationId);
 id_type!(ActivityId);
+id_type!(ExpenseId);
 
 #[cfg(test)]
 mod tests {

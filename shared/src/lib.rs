@@ -4,11 +4,14 @@
 
 pub mod api;
 pub mod demo;
+pub mod expense;
 pub mod id;
 pub mod permission;
 pub mod ticket;
 pub mod workflow;
 
-pub use id::{ActivityId, CommentId, CustomerId, InvitationId, TenantId, TicketId, UserId};
+pub use id::{
+    ActivityId, CommentId, CustomerId, ExpenseId, InvitationId, TenantId, TicketId, UserId,
+};
 pub use permission::{Access, Action, Role};
 pub use workflow::Status;

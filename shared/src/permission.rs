@@ -93,10 +93,14 @@ pub enum Action {
     ManageMembers,
     ManageInvitations,
     ManageTenantSettings,
+    /// Scan receipts and file expenses on a ticket.
+    SubmitExpense,
+    /// Approve or reject a submitted expense.
+    DecideExpense,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 19] = [
         Action::ViewTicket,
         Action::CreateTicket,
         Action::CreateTicketForOthers,
@@ -114,6 +118,8 @@ impl Action {
         Action::ManageMembers,
         Action::ManageInvitations,
         Action::ManageTenantSettings,
+        Action::SubmitExpense,
+        Action::DecideExpense,
     ];
 }
 
@@ -152,9 +158,10 @@ pub fn access(role: Role, action: Action) -> Access {
         (Role::Observer, ViewCustomers | ViewMembers) => Allowed,
         (Role::Observer, _) => Denied,
 
-        (Role::Requester, ViewTicket | ViewActivity | CommentPublic | TransitionTicket) => {
-            OwnTickets
-        }
+        (
+            Role::Requester,
+            ViewTicket | ViewActivity | CommentPublic | TransitionTicket | SubmitExpense,
+        ) => OwnTickets,
         (Role::Requester, CreateTicket) => Allowed,
         (Role::Requester, _) => Denied,
     }
@@ -167,7 +174,7 @@ mod tests {
     use Action::*;
 
     /// The matrix, cell by cell: one row per action, columns requester, observer, agent, admin.
-    const EXPECTED: [(Action, [Access; 4]); 17] = [
+    const EXPECTED: [(Action, [Access; 4]); 19] = [
         (ViewTicket, [OwnTickets, Allowed, Allowed, Allowed]),
         (CreateTicket, [Allowed, Denied, Allowed, Allowed]),
         (CreateTicketForOthers, [Denied, Denied, Allowed, Allowed]),
@@ -185,6 +192,8 @@ mod tests {
         (ManageMembers, [Denied, Denied, Denied, Allowed]),
         (ManageInvitations, [Denied, Denied, Denied, Allowed]),
         (ManageTenantSettings, [Denied, Denied, Denied, Allowed]),
+        (SubmitExpense, [OwnTickets, Denied, Allowed, Allowed]),
+        (DecideExpense, [Denied, Denied, Allowed, Allowed]),
     ];
 
     #[test]

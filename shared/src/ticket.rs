@@ -33,7 +33,7 @@ impl FieldError {
     }
 }
 
-fn bounded(
+pub(crate) fn bounded(
     field: &'static str,
     input: &str,
     max: usize,
@@ -61,7 +61,7 @@ macro_rules! text_field {
 
             /// Trims surrounding whitespace and enforces the length limits.
             pub fn parse(input: &str) -> Result<Self, FieldError> {
-                bounded($field, input, $max, $required).map(Self)
+                $crate::ticket::bounded($field, input, $max, $required).map(Self)
             }
 
             pub fn as_str(&self) -> &str {
@@ -80,6 +80,7 @@ macro_rules! text_field {
         }
     };
 }
+pub(crate) use text_field;
 
 text_field!(TicketTitle, "title", max = 200, required = true);
 text_field!(

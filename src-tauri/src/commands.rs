@@ -1,15 +1,22 @@
 //! Tauri commands: one-line adapters over the workspace. Errors reach the UI as
 //! `{code, message, field}`.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 use tallydesk_desktop_core::DeskError;
+use tallydesk_desktop_core::expenses::{
+    ClaimRef, ClaimTarget, Expense, ExpenseInput, ExpenseList, ExpenseQuery, ExpenseReview,
+};
 use tallydesk_desktop_core::model::{
     CustomerDetail, Person, TicketDetail, TicketPage, TicketQuery, WorkspaceInfo,
 };
+use tallydesk_desktop_core::receipts::{ScanEvent, Scanner};
 use tallydesk_shared::api::{
     Activity, Comment, CreateCustomer, CreateTicket, Customer, PatchCustomer, PatchTicket, Ticket,
 };
-use tallydesk_shared::{CustomerId, Status, TicketId};
+use tallydesk_shared::{CustomerId, ExpenseId, Status, TicketId};
+use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
 use crate::prefs::{self, Preferences};
@@ -237,4 +244,110 @@ pub fn ui_ready() {
         tracing::info!(ms, "first interactive screen");
         println!("tallydesk: first interactive screen {ms} ms after start");
     });
+}
+
+/// Reads receipt files and folders into draft expenses, reporting each file's progress.
+#[tauri::command]
+#[specta::specta]
+pub async fn scan_receipts(
+    workspace: State<'_, Workspace>,
+    scanner: State<'_, Scanner>,
+    paths: Vec<String>,
+    progress: Channel<ScanEvent>,
+) -> Result<()> {
+    let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
+    let desk = workspace.desk().await?;
+    scanner
+        .scan(&desk, &paths, |event| {
+            if let Err(e) = progress.send(event) {
+                tracing::warn!(error = %e, "scan progress did not reach the window");
+            }
+        })
+        .await;
+    Ok(())
+}
+
+/// The system's file chooser for receipts (or folders of them); empty when cancelled.
+#[tauri::command]
+#[specta::specta]
+pub async fn pick_receipts<R: Runtime>(app: AppHandle<R>, folders: bool) -> Vec<String> {
+    crate::receipts::pick(&app, folders).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_expense(workspace: State<'_, Workspace>, id: ExpenseId) -> Result<ExpenseReview> {
+    workspace.desk().await?.expense(id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn save_draft(
+    workspace: State<'_, Workspace>,
+    id: ExpenseId,
+    input: ExpenseInput,
+) -> Result<Expense> {
+    workspace.desk().await?.update_draft(id, &input).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn submit_expense(
+    workspace: State<'_, Workspace>,
+    id: ExpenseId,
+    input: ExpenseInput,
+    target: ClaimTarget,
+) -> Result<Expense> {
+    workspace
+        .desk()
+        .await?
+        .submit_expense(id, &input, &target)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn decide_expense(
+    workspace: State<'_, Workspace>,
+    id: ExpenseId,
+    approve: bool,
+    note: Option<String>,
+    version: i32,
+) -> Result<Expense> {
+    let desk = workspace.desk().await?;
+    desk.decide_expense(id, approve, note.as_deref(), version.into())
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn discard_draft(workspace: State<'_, Workspace>, id: ExpenseId) -> Result<()> {
+    workspace.desk().await?.discard_draft(id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_expenses(
+    workspace: State<'_, Workspace>,
+    query: ExpenseQuery,
+) -> Result<ExpenseList> {
+    workspace.desk().await?.list_expenses(&query).await
+}
+
+/// Writes the listed expenses to a CSV file the person picks; `null` when they cancel.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_expenses_csv<R: Runtime>(
+    app: AppHandle<R>,
+    workspace: State<'_, Workspace>,
+    query: ExpenseQuery,
+) -> Result<Option<String>> {
+    let csv = workspace.desk().await?.expenses_csv(&query).await?;
+    crate::receipts::save_csv(&app, csv).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn open_claims(workspace: State<'_, Workspace>) -> Result<Vec<ClaimRef>> {
+    workspace.desk().await?.open_claims().await
 }

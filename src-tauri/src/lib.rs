@@ -5,6 +5,7 @@
 
 pub mod commands;
 pub mod prefs;
+pub mod receipts;
 pub mod workspace;
 
 use std::sync::OnceLock;
@@ -44,6 +45,16 @@ macro_rules! specta_builder_for {
             $crate::commands::set_preferences::<$runtime>,
             $crate::commands::app_info::<$runtime>,
             $crate::commands::ui_ready,
+            $crate::commands::scan_receipts,
+            $crate::commands::pick_receipts::<$runtime>,
+            $crate::commands::get_expense,
+            $crate::commands::save_draft,
+            $crate::commands::submit_expense,
+            $crate::commands::decide_expense,
+            $crate::commands::discard_draft,
+            $crate::commands::list_expenses,
+            $crate::commands::export_expenses_csv::<$runtime>,
+            $crate::commands::open_claims,
         ])
     };
 }
@@ -75,11 +86,23 @@ pub fn run() {
     let builder = specta_builder();
     tauri::Builder::default()
         .plugin(tauri_plugin_store::Builder::new().build())
+        .plugin(tauri_plugin_dialog::init())
+        .register_asynchronous_uri_scheme_protocol("receipt", receipts::serve_image)
         .manage(workspace::Workspace::default())
         .invoke_handler(builder.invoke_handler())
         .setup(|app| {
             let dir = app.path().app_data_dir()?;
             app.manage(workspace::DataDir(dir.clone()));
+            app.manage(receipts::scanner(app.handle()));
+            // End-to-end tests cannot drag files from another program under Xvfb: they emit
+            // the same drag-drop event the window would, which takes this one permission.
+            if std::env::var_os("TALLYDESK_E2E_EMIT_EVENTS").is_some() {
+                app.add_capability(
+                    tauri::ipc::CapabilityBuilder::new("e2e-emit")
+                        .window("main")
+                        .permission("core:event:allow-emit-to"),
+                )?;
+            }
             // Open the workspace while the webview starts, so the UI's first call finds it open.
             // A failure is reported to the UI when it asks (open_workspace).
             let handle = app.handle().clone();
