@@ -277,6 +277,53 @@ fn parse_input(input: &ExpenseInput) -> Result<Parsed, FieldError> {
     })
 }
 
+/// What OCR read, with every value that would not pass review left out (an item without an
+/// amount, a quantity like "1/2"), so a draft is always saved and the person fills the gaps.
+fn lenient(input: &ExpenseInput) -> ExpenseInput {
+    let currency = Currency::parse(&input.currency).unwrap_or_else(|_| {
+        Currency::parse("USD").unwrap_or_else(|_| unreachable!("USD is a currency code"))
+    });
+    let amount = |v: &Option<String>| {
+        v.as_deref()
+            .filter(|a| currency.parse_amount("amount", a).is_ok())
+            .map(str::to_owned)
+    };
+    let text = |v: &Option<String>, max: usize| {
+        v.as_deref()
+            .map(|t| t.trim().chars().take(max).collect::<String>())
+            .filter(|t| !t.is_empty())
+    };
+    ExpenseInput {
+        merchant: text(&input.merchant, Merchant::MAX_CHARS),
+        spent_on: input
+            .spent_on
+            .clone()
+            .filter(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()),
+        currency: currency.as_str().to_owned(),
+        total: amount(&input.total),
+        subtotal: amount(&input.subtotal),
+        tax: amount(&input.tax),
+        category: if EXPENSE_CATEGORIES.contains(&input.category.as_str()) {
+            input.category.clone()
+        } else {
+            "other".to_owned()
+        },
+        items: input
+            .items
+            .iter()
+            .filter(|i| currency.parse_amount("amount", &i.amount).is_ok())
+            .map(|i| ExpenseItem {
+                description: text(&Some(i.description.clone()), ItemDescription::MAX_CHARS)
+                    .unwrap_or_else(|| "Item".to_owned()),
+                quantity: i.quantity.clone().filter(|q| parse_quantity(q).is_ok()),
+                amount: i.amount.clone(),
+            })
+            .collect(),
+        note: text(&input.note, Notes::MAX_CHARS),
+        version: input.version,
+    }
+}
+
 /// A quantity: a positive decimal of at most ten characters ("2", "1.5").
 fn parse_quantity(q: &str) -> Result<(), FieldError> {
     let (whole, fraction) = q.split_once('.').unwrap_or((q, ""));
@@ -467,7 +514,7 @@ impl Desk {
     /// content-addressed folder first, so a draft never points at a missing file.
     pub async fn create_draft(&self, scanned: &ScannedReceipt) -> DeskResult<Expense> {
         self.require(Action::SubmitExpense)?;
-        let p = parse_input(&scanned.input)?;
+        let p = parse_input(&lenient(&scanned.input))?;
         crate::receipts::store_image(
             &crate::receipts::images_dir(self.store()),
             &scanned.image.sha256,

@@ -1,6 +1,7 @@
 //! Tests of the desktop's logic on a real SQLite file, without a webview.
 
 mod demo;
+mod expenses;
 mod store;
 mod tickets;
 
