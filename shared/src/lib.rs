@@ -7,6 +7,7 @@ pub mod demo;
 pub mod expense;
 pub mod id;
 pub mod permission;
+pub mod sla;
 pub mod ticket;
 pub mod workflow;
 

@@ -1,0 +1,461 @@
+//! The SLA clock: business calendars, and the state of a ticket's targets derived from its
+//! history. Pure: `now` is always a parameter.
+//!
+//! An instant is business time when its local wall-clock time, in the calendar's zone, falls
+//! inside that weekday's hours and its local date is not a holiday. Daylight-saving changes
+//! are exact: the hour skipped in spring does not count; the hour repeated in autumn counts
+//! twice when it is inside business hours (it is real time someone waited).
+
+use std::collections::BTreeSet;
+
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike,
+    Utc,
+};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::ticket::FieldError;
+use crate::workflow::Status;
+
+/// Opening hours per weekday as `[["09:00", "17:00"], …]`, local time; `"24:00"` closes at
+/// midnight.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, specta::Type,
+)]
+pub struct WeeklyHours {
+    #[serde(default)]
+    pub mon: Vec<[String; 2]>,
+    #[serde(default)]
+    pub tue: Vec<[String; 2]>,
+    #[serde(default)]
+    pub wed: Vec<[String; 2]>,
+    #[serde(default)]
+    pub thu: Vec<[String; 2]>,
+    #[serde(default)]
+    pub fri: Vec<[String; 2]>,
+    #[serde(default)]
+    pub sat: Vec<[String; 2]>,
+    #[serde(default)]
+    pub sun: Vec<[String; 2]>,
+}
+
+/// Seconds since local midnight: a day's hours are `[open, close)` with `close` up to 86 400.
+type Hours = Vec<(u32, u32)>;
+
+/// A business calendar, parsed: valid zone, ordered non-overlapping hours, holidays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Calendar {
+    zone: Tz,
+    /// Monday first.
+    week: [Hours; 7],
+    holidays: BTreeSet<NaiveDate>,
+}
+
+fn invalid(field: &'static str, message: String) -> FieldError {
+    FieldError::Invalid { field, message }
+}
+
+fn parse_clock(field: &'static str, text: &str) -> Result<u32, FieldError> {
+    if text == "24:00" {
+        return Ok(86_400);
+    }
+    NaiveTime::parse_from_str(text, "%H:%M")
+        .map(|t| t.num_seconds_from_midnight())
+        .map_err(|_| invalid(field, format!("{text:?} is not a time such as 09:00")))
+}
+
+impl Calendar {
+    /// Parses a calendar as an admin wrote it; errors name the field at fault.
+    pub fn parse(
+        time_zone: &str,
+        weekly: &WeeklyHours,
+        holidays: &[String],
+    ) -> Result<Calendar, FieldError> {
+        let zone: Tz = time_zone.parse().map_err(|_| {
+            invalid(
+                "time_zone",
+                format!("{time_zone:?} is not an IANA time zone such as Europe/Paris"),
+            )
+        })?;
+        let days = [
+            &weekly.mon,
+            &weekly.tue,
+            &weekly.wed,
+            &weekly.thu,
+            &weekly.fri,
+            &weekly.sat,
+            &weekly.sun,
+        ];
+        let mut week: [Hours; 7] = Default::default();
+        for (slot, ranges) in week.iter_mut().zip(days) {
+            for [open, close] in ranges {
+                let (o, c) = (parse_clock("weekly", open)?, parse_clock("weekly", close)?);
+                if o >= c {
+                    return Err(invalid(
+                        "weekly",
+                        format!("{open}–{close}: the hours must end after they start"),
+                    ));
+                }
+                slot.push((o, c));
+            }
+            slot.sort_unstable();
+            if slot.windows(2).any(|w| w[0].1 > w[1].0) {
+                return Err(invalid("weekly", "a day's hours overlap".to_owned()));
+            }
+        }
+        let holidays = holidays
+            .iter()
+            .map(|h| {
+                NaiveDate::parse_from_str(h, "%Y-%m-%d")
+                    .map_err(|_| invalid("holidays", format!("{h:?} is not a date (YYYY-MM-DD)")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Calendar {
+            zone,
+            week,
+            holidays,
+        })
+    }
+
+    /// Every hour of every day, in UTC: business time is calendar time.
+    pub fn always() -> Calendar {
+        Calendar {
+            zone: Tz::UTC,
+            week: std::array::from_fn(|_| vec![(0, 86_400)]),
+            holidays: BTreeSet::new(),
+        }
+    }
+
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+
+    fn hours_on(&self, date: NaiveDate) -> &[(u32, u32)] {
+        if self.holidays.contains(&date) {
+            return &[];
+        }
+        &self.week[date.weekday().num_days_from_monday() as usize]
+    }
+
+    /// Whether `t` is business time (the definition the rest implements efficiently).
+    pub fn is_open(&self, t: DateTime<Utc>) -> bool {
+        let local = t.with_timezone(&self.zone).naive_local();
+        let s = local.time().num_seconds_from_midnight();
+        self.hours_on(local.date())
+            .iter()
+            .any(|(o, c)| *o <= s && s < *c)
+    }
+
+    fn offset_at(&self, t: DateTime<Utc>) -> i64 {
+        i64::from(
+            self.zone
+                .offset_from_utc_datetime(&t.naive_utc())
+                .fix()
+                .local_minus_utc(),
+        )
+    }
+
+    /// The end of the span of constant UTC offset that starts at `from`, at most `limit`.
+    fn offset_span_end(&self, from: DateTime<Utc>, limit: DateTime<Utc>) -> DateTime<Utc> {
+        let offset = self.offset_at(from);
+        let mut step_end = from;
+        loop {
+            // Zones change offset at most a few times a year and never twice within 12 hours.
+            let next = (step_end + Duration::hours(12)).min(limit);
+            if self.offset_at(next) != offset {
+                // The change is in (step_end, next]: find its first second.
+                let (mut lo, mut hi) = (step_end.timestamp(), next.timestamp());
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if self.offset_at(from_seconds(mid)) == offset {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                let hi = from_seconds(hi);
+                return hi;
+            }
+            if next >= limit {
+                return limit;
+            }
+            step_end = next;
+        }
+    }
+
+    /// Business intervals (UTC) inside `[from, to)`, in order, passed to `visit` until it
+    /// returns `false`.
+    fn each_interval(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        mut visit: impl FnMut(DateTime<Utc>, DateTime<Utc>) -> bool,
+    ) {
+        let mut span_start = from;
+        while span_start < to {
+            let span_end = self.offset_span_end(span_start, to);
+            let offset = Duration::seconds(self.offset_at(span_start));
+            let local_start = span_start.naive_utc() + offset;
+            let local_end = span_end.naive_utc() + offset;
+            let mut date = local_start.date();
+            while date.and_time(NaiveTime::MIN) < local_end {
+                for (open, close) in self.hours_on(date) {
+                    let midnight = date.and_time(NaiveTime::MIN);
+                    let a = (midnight + Duration::seconds(i64::from(*open))).max(local_start);
+                    let b = (midnight + Duration::seconds(i64::from(*close))).min(local_end);
+                    if a < b && !visit(utc(a - offset), utc(b - offset)) {
+                        return;
+                    }
+                }
+                let Some(next) = date.succ_opt() else { return };
+                date = next;
+            }
+            span_start = span_end;
+        }
+    }
+
+    /// Business seconds in `[from, to)`.
+    pub fn seconds_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        let mut total = 0;
+        self.each_interval(from, to, |a, b| {
+            total += (b - a).num_seconds();
+            true
+        });
+        total
+    }
+
+    /// The instant at which `seconds` of business time have passed since `from`; `None` when
+    /// the calendar has no such time within ten years (no hours at all).
+    pub fn add_seconds(&self, from: DateTime<Utc>, seconds: i64) -> Option<DateTime<Utc>> {
+        if seconds <= 0 {
+            return Some(from);
+        }
+        let mut left = seconds;
+        let mut found = None;
+        self.each_interval(from, from + Duration::days(3653), |a, b| {
+            let len = (b - a).num_seconds();
+            if left <= len {
+                found = Some(a + Duration::seconds(left));
+                return false;
+            }
+            left -= len;
+            true
+        });
+        found
+    }
+}
+
+fn from_seconds(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or_default()
+}
+
+fn utc(naive: NaiveDateTime) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&naive)
+}
+
+/// The targets a policy can set.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, specta::Type,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// Until the first public reply by an agent or admin.
+    FirstResponse,
+    /// Until the next public reply by an agent or admin after each requester reply.
+    NextResponse,
+    /// Until the ticket is resolved.
+    Resolution,
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, specta::Type,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaState {
+    Running,
+    Paused,
+    AtRisk,
+    Breached,
+    Met,
+}
+
+/// One target's state at `now`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, specta::Type)]
+pub struct TargetState {
+    pub target: Target,
+    pub state: SlaState,
+    /// When it is due if the clock keeps running; `None` while paused or once met.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Counted time left (business or calendar); negative once breached.
+    #[specta(type = specta_typescript::Number)]
+    pub remaining_seconds: i64,
+    pub breached_at: Option<DateTime<Utc>>,
+    /// When the remaining time fell below the warning threshold, if it has.
+    pub at_risk_at: Option<DateTime<Utc>>,
+    pub met_at: Option<DateTime<Utc>>,
+    /// When the state will next change by itself (at risk, breach), for timers.
+    pub next_change_at: Option<DateTime<Utc>>,
+}
+
+/// What happened to a ticket that the clock depends on, in time order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Created,
+    Status(Status),
+    /// A public reply by an agent or admin.
+    AgentReply,
+    /// A public reply by the requester.
+    RequesterReply,
+}
+
+/// How long a target is and how it counts.
+#[derive(Clone, Debug)]
+pub struct TargetRule<'a> {
+    pub target: Target,
+    pub seconds: i64,
+    /// The calendar for business time; calendar time counts every second.
+    pub calendar: Option<&'a Calendar>,
+    /// Remaining time below which the target is at risk.
+    pub warn_seconds: i64,
+}
+
+/// The default warning threshold: 15 minutes or 20% of the target, whichever is larger.
+pub fn default_warn_seconds(target_seconds: i64) -> i64 {
+    (15 * 60).max(target_seconds / 5)
+}
+
+/// When a target's clock ran, from a ticket's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Periods {
+    /// `[from, to)` in time order; the last ends at `now` when the clock is running.
+    pub running: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    pub running_now: bool,
+    pub met_at: Option<DateTime<Utc>>,
+}
+
+/// The periods in which a target's clock runs, and when it was met, from a ticket's history.
+/// The clock runs while the ticket is open or in progress: it pauses on hold, and a resolved or
+/// closed ticket meets the resolution target (reopening runs it again).
+pub fn running_periods(
+    target: Target,
+    history: &[(DateTime<Utc>, Event)],
+    now: DateTime<Utc>,
+) -> Periods {
+    let mut periods = Vec::new();
+    let mut status = Status::Open;
+    let mut started: Option<DateTime<Utc>> = None;
+    let mut met: Option<DateTime<Utc>> = None;
+    // The next-response clock starts only with a requester's reply.
+    let mut waiting = target != Target::NextResponse;
+    let runs = |status: Status, waiting: bool| {
+        waiting && matches!(status, Status::Open | Status::InProgress)
+    };
+    let mut created = false;
+    for (at, event) in history.iter().copied().filter(|(at, _)| *at <= now) {
+        let was = created && runs(status, waiting) && met.is_none();
+        match event {
+            Event::Created => created = true,
+            Event::Status(s) => status = s,
+            Event::AgentReply => {
+                if matches!(target, Target::FirstResponse | Target::NextResponse) && waiting {
+                    if target == Target::FirstResponse {
+                        met = Some(at);
+                    }
+                    waiting = false;
+                }
+            }
+            Event::RequesterReply => {
+                if target == Target::NextResponse {
+                    waiting = true;
+                }
+            }
+        }
+        if target == Target::Resolution {
+            met = matches!(status, Status::Resolved | Status::Closed).then_some(met.unwrap_or(at));
+        }
+        let is = created && runs(status, waiting) && met.is_none();
+        match (was, is) {
+            (false, true) => started = Some(at),
+            (true, false) => {
+                if let Some(s) = started.take() {
+                    periods.push((s, at));
+                }
+            }
+            _ => {}
+        }
+    }
+    let running_now = started.is_some();
+    if let Some(s) = started {
+        periods.push((s, now));
+    }
+    Periods {
+        running: periods,
+        running_now,
+        met_at: met.filter(|_| target != Target::NextResponse),
+    }
+}
+
+/// The state of one target at `now`, from the ticket's history.
+pub fn evaluate(
+    rule: &TargetRule<'_>,
+    history: &[(DateTime<Utc>, Event)],
+    now: DateTime<Utc>,
+) -> TargetState {
+    let always = Calendar::always();
+    let calendar = rule.calendar.unwrap_or(&always);
+    let Periods {
+        running: periods,
+        running_now,
+        met_at,
+    } = running_periods(rule.target, history, now);
+    // When the counted time reached the target, if it has.
+    let mut elapsed = 0;
+    let mut breached_at = None;
+    let mut at_risk_at = None;
+    let warn_from = (rule.seconds - rule.warn_seconds).max(0);
+    for (from, to) in &periods {
+        let here = calendar.seconds_between(*from, *to);
+        if at_risk_at.is_none() && elapsed + here >= warn_from {
+            at_risk_at = calendar.add_seconds(*from, warn_from - elapsed);
+        }
+        if breached_at.is_none() && elapsed + here >= rule.seconds {
+            breached_at = calendar.add_seconds(*from, rule.seconds - elapsed);
+        }
+        elapsed += here;
+    }
+    let remaining = rule.seconds - elapsed;
+    let due_at = (running_now && met_at.is_none())
+        .then(|| calendar.add_seconds(now, remaining.max(0)))
+        .flatten()
+        .filter(|_| remaining > 0);
+    let state = if breached_at.is_some() {
+        SlaState::Breached
+    } else if met_at.is_some() {
+        SlaState::Met
+    } else if !running_now {
+        SlaState::Paused
+    } else if remaining <= rule.warn_seconds {
+        SlaState::AtRisk
+    } else {
+        SlaState::Running
+    };
+    let next_change_at = match state {
+        SlaState::Running => calendar.add_seconds(now, remaining - rule.warn_seconds),
+        SlaState::AtRisk => due_at,
+        _ => None,
+    };
+    TargetState {
+        target: rule.target,
+        state,
+        due_at,
+        remaining_seconds: remaining,
+        breached_at,
+        at_risk_at,
+        met_at,
+        next_change_at,
+    }
+}
+
+#[cfg(test)]
+mod tests;
