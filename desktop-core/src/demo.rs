@@ -3,6 +3,8 @@
 use chrono::Duration;
 use serde_json::json;
 use tallydesk_shared::demo::{CUSTOMERS, PEOPLE, TICKETS};
+use tallydesk_shared::sla::{CalendarInput, PolicyInput};
+use tallydesk_shared::ticket::Priority;
 use tallydesk_shared::{CommentId, CustomerId, Status, TicketId, UserId};
 
 use crate::desk::{Desk, record};
@@ -132,5 +134,51 @@ pub async fn seed(desk: &Desk) -> DeskResult<()> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    seed_sla(desk).await
+}
+
+/// Two policies: urgent tickets on the clock, the rest in office hours.
+async fn seed_sla(desk: &Desk) -> DeskResult<()> {
+    let office = desk
+        .save_calendar(
+            None,
+            &CalendarInput {
+                name: "Office hours".into(),
+                time_zone: "UTC".into(),
+                weekly: crate::sla::office_hours(),
+                holidays: Vec::new(),
+            },
+            None,
+        )
+        .await?;
+    let urgent = PolicyInput {
+        name: "Urgent".into(),
+        position: 0,
+        active: true,
+        priorities: Some(vec![Priority::Urgent]),
+        first_response_minutes: Some(30),
+        resolution_minutes: Some(240),
+        ..Default::default()
+    };
+    let standard = PolicyInput {
+        name: "Standard".into(),
+        position: 1,
+        active: true,
+        first_response_minutes: Some(240),
+        next_response_minutes: Some(480),
+        resolution_minutes: Some(2400),
+        business_hours: true,
+        calendar_id: Some(office.id),
+        ..Default::default()
+    };
+    for policy in [urgent, standard] {
+        desk.save_sla_policy(None, &policy, None).await?;
+    }
+    sqlx::query("update sla_policies set demo = 1")
+        .execute(&desk.store().pool)
+        .await?;
+    sqlx::query("update calendars set demo = 1")
+        .execute(&desk.store().pool)
+        .await?;
     Ok(())
 }

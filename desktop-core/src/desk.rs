@@ -327,6 +327,11 @@ impl Desk {
         } else {
             None
         };
+        let ids: Vec<TicketId> = items.iter().map(|t| t.id).collect();
+        let mut slas = self.worst_slas(&ids).await?;
+        for item in &mut items {
+            item.sla = slas.remove(&item.id);
+        }
         Ok(TicketPage {
             items,
             next_cursor,
@@ -376,6 +381,7 @@ impl Desk {
             requester_name: names.get(0),
             assignee_name: names.get(1),
             customer_name: names.get(2),
+            sla: self.ticket_sla(id).await?,
         })
     }
 
@@ -924,6 +930,11 @@ impl Desk {
             .execute(&mut *tx)
             .await?;
         for statement in [
+            // A demo ticket someone filed an expense on is theirs now.
+            "update tickets set demo = 0 where demo = 1 and id in (select ticket_id from expenses where ticket_id is not null)",
+            "delete from sla_alerts where ticket_id in (select id from tickets where demo = 1)",
+            "delete from sla_policies where demo = 1",
+            "delete from calendars where demo = 1 and id not in (select calendar_id from sla_policies where calendar_id is not null)",
             "delete from activity where demo = 1 or ticket_id in (select id from tickets where demo = 1)",
             "delete from comments where demo = 1 or ticket_id in (select id from tickets where demo = 1)",
             "delete from tickets where demo = 1",
@@ -1032,6 +1043,7 @@ fn ticket_row(row: &SqliteRow) -> DeskResult<TicketRow> {
         customer_name: row.get("customer_name"),
         created_at: from_micros(row.get("created_at")),
         updated_at: from_micros(row.get("updated_at")),
+        sla: None,
     })
 }
 

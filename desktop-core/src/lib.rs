@@ -12,6 +12,7 @@ pub mod error;
 pub mod expenses;
 pub mod model;
 pub mod receipts;
+pub mod sla;
 pub mod store;
 mod time;
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tallydesk_shared::api::{Customer, Ticket};
+use tallydesk_shared::sla::{TargetState, TicketSla};
 use tallydesk_shared::ticket::Priority;
 use tallydesk_shared::{CustomerId, Role, Status, TicketId, UserId};
 
@@ -73,6 +74,8 @@ pub struct TicketRow {
     pub customer_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The most urgent SLA target, when a policy applies.
+    pub sla: Option<TargetState>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, specta::Type)]
@@ -92,6 +95,8 @@ pub struct TicketDetail {
     pub requester_name: String,
     pub assignee_name: Option<String>,
     pub customer_name: Option<String>,
+    /// The SLA under the first matching policy, if any.
+    pub sla: Option<TicketSla>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, specta::Type)]

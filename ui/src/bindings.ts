@@ -623,7 +623,55 @@ export type ScanStage =
 /**  Loading the OCR models (first receipt only). */
 "loading_models" | "opening_image" | "reading_text" | "finding_fields" | "saving";
 
+export type SlaPolicyId = string;
+
+export type SlaState = "running" | "paused" | "at_risk" | "breached" | "met";
+
 export type Status = "open" | "in_progress" | "on_hold" | "resolved" | "closed";
+
+/**  The targets a policy can set. */
+export type Target = 
+/**  Until the first public reply by an agent or admin. */
+"first_response" | 
+/**  Until the next public reply by an agent or admin after each requester reply. */
+"next_response" | 
+/**  Until the ticket is resolved. */
+"resolution";
+
+/**  One target's state at `now`. */
+export type TargetState = TargetState_Serialize | TargetState_Deserialize;
+
+/**  One target's state at `now`. */
+export type TargetState_Deserialize = {
+	target: Target,
+	state: SlaState,
+	/**  When it is due if the clock keeps running; `None` while paused or once met. */
+	due_at?: string | null,
+	/**  Counted time left (business or calendar); negative once breached. */
+	remaining_seconds: number,
+	breached_at?: string | null,
+	/**  When the remaining time fell below the warning threshold, if it has. */
+	at_risk_at?: string | null,
+	met_at?: string | null,
+	/**  When the state will next change by itself (at risk, breach), for timers. */
+	next_change_at?: string | null,
+};
+
+/**  One target's state at `now`. */
+export type TargetState_Serialize = {
+	target: Target,
+	state: SlaState,
+	/**  When it is due if the clock keeps running; `None` while paused or once met. */
+	due_at: string | null,
+	/**  Counted time left (business or calendar); negative once breached. */
+	remaining_seconds: number,
+	breached_at: string | null,
+	/**  When the remaining time fell below the warning threshold, if it has. */
+	at_risk_at: string | null,
+	met_at: string | null,
+	/**  When the state will next change by itself (at risk, breach), for timers. */
+	next_change_at: string | null,
+};
 
 export type Theme = "light" | "dark" | "system";
 
@@ -640,6 +688,8 @@ export type TicketDetail_Deserialize = {
 	requester_name: string,
 	assignee_name?: string | null,
 	customer_name?: string | null,
+	/**  The SLA under the first matching policy, if any. */
+	sla?: TicketSla_Deserialize | null,
 };
 
 /**  A ticket with what the UI needs around it. */
@@ -650,6 +700,8 @@ export type TicketDetail_Serialize = {
 	requester_name: string,
 	assignee_name: string | null,
 	customer_name: string | null,
+	/**  The SLA under the first matching policy, if any. */
+	sla: TicketSla_Serialize | null,
 };
 
 export type TicketId = string;
@@ -723,6 +775,8 @@ export type TicketRow_Deserialize = {
 	customer_name?: string | null,
 	created_at: string,
 	updated_at: string,
+	/**  The most urgent SLA target, when a policy applies. */
+	sla?: TargetState_Deserialize | null,
 };
 
 /**  A row of the queue. */
@@ -738,6 +792,25 @@ export type TicketRow_Serialize = {
 	customer_name: string | null,
 	created_at: string,
 	updated_at: string,
+	/**  The most urgent SLA target, when a policy applies. */
+	sla: TargetState_Serialize | null,
+};
+
+/**  A ticket's SLA: the policy that applies and each of its targets now. */
+export type TicketSla = TicketSla_Serialize | TicketSla_Deserialize;
+
+/**  A ticket's SLA: the policy that applies and each of its targets now. */
+export type TicketSla_Deserialize = {
+	policy_id: SlaPolicyId,
+	policy_name: string,
+	targets: TargetState_Deserialize[],
+};
+
+/**  A ticket's SLA: the policy that applies and each of its targets now. */
+export type TicketSla_Serialize = {
+	policy_id: SlaPolicyId,
+	policy_name: string,
+	targets: TargetState_Serialize[],
 };
 
 export type TicketSort = "newest" | "oldest" | "recently_updated" | "priority_high_first";

@@ -278,7 +278,10 @@ async fn a_reviewed_draft_is_filed_on_a_new_claim_ticket() {
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::Forbidden);
-    assert_eq!(f.desk.open_claims().await.unwrap(), std::slice::from_ref(&claim));
+    assert_eq!(
+        f.desk.open_claims().await.unwrap(),
+        std::slice::from_ref(&claim)
+    );
 
     // A second receipt goes onto the same claim.
     let second = f

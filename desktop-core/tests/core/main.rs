@@ -2,6 +2,7 @@
 
 mod demo;
 mod expenses;
+mod sla;
 mod store;
 mod tickets;
 
