@@ -33,6 +33,7 @@ describe('a ticket', () => {
           allowed_moves: ['closed', 'in_progress'],
           requester_name: 'Robin Lee',
           assignee_name: null,
+          sla: null,
           customer_name: null,
         },
       }),
