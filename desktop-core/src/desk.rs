@@ -36,6 +36,8 @@ pub struct Desk {
     me: Person,
     workspace_name: String,
     clock: Clock,
+    /// Bumped after every change, so watchers (the SLA alerts) look again.
+    changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 pub(crate) fn parse_id<T: std::str::FromStr>(text: &str) -> DeskResult<T> {
@@ -105,11 +107,21 @@ impl Desk {
             me,
             workspace_name,
             clock,
+            changes: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         if demo && desk.is_empty().await? {
             crate::demo::seed(&desk).await?;
         }
         Ok(desk)
+    }
+
+    /// Changes whenever the workspace does.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    pub(crate) fn touched(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn me(&self) -> &Person {
@@ -451,6 +463,7 @@ impl Desk {
         )
         .await?;
         tx.commit().await?;
+        self.touched();
         self.load(id).await
     }
 
@@ -555,6 +568,7 @@ impl Desk {
             .await?;
         }
         tx.commit().await?;
+        self.touched();
         self.load(id).await
     }
 
@@ -627,6 +641,7 @@ impl Desk {
         )
         .await?;
         tx.commit().await?;
+        self.touched();
         Ok(())
     }
 
@@ -656,6 +671,7 @@ impl Desk {
         )
         .await?;
         tx.commit().await?;
+        self.touched();
         Ok(())
     }
 
@@ -756,6 +772,7 @@ impl Desk {
         )
         .await?;
         tx.commit().await?;
+        self.touched();
         Ok(comment)
     }
 
@@ -916,6 +933,7 @@ impl Desk {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.touched();
         Ok(())
     }
 
@@ -945,6 +963,7 @@ impl Desk {
             sqlx::query(statement).execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.touched();
         Ok(())
     }
 }

@@ -187,6 +187,7 @@ impl Desk {
                 id
             }
         };
+        self.touched();
         self.calendar(id).await
     }
 
@@ -221,6 +222,7 @@ impl Desk {
             .bind(id.to_string())
             .execute(&self.store().pool)
             .await?;
+        self.touched();
         Ok(())
     }
 
@@ -299,6 +301,7 @@ impl Desk {
                 .bind(new.to_string())
                 .execute(&self.store().pool)
                 .await?;
+                self.touched();
                 return self.sla_policy(new).await;
             }
             Some(id) => bind_policy(
@@ -324,6 +327,7 @@ impl Desk {
             self.sla_policy(id).await?;
             return Err(stale("policy"));
         }
+        self.touched();
         self.sla_policy(id).await
     }
 
@@ -350,6 +354,7 @@ impl Desk {
         if done.rows_affected() == 0 {
             return Err(DeskError::not_found("policy"));
         }
+        self.touched();
         Ok(())
     }
 

@@ -81,6 +81,8 @@ id_type!(CustomerId);
 id_type!(InvitationId);
 id_type!(ActivityId);
 id_type!(ExpenseId);
+id_type!(CalendarId);
+id_type!(SlaPolicyId);
 
 #[cfg(test)]
 mod tests {

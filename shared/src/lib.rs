@@ -12,7 +12,8 @@ pub mod ticket;
 pub mod workflow;
 
 pub use id::{
-    ActivityId, CommentId, CustomerId, ExpenseId, InvitationId, TenantId, TicketId, UserId,
+    ActivityId, CalendarId, CommentId, CustomerId, ExpenseId, InvitationId, SlaPolicyId, TenantId,
+    TicketId, UserId,
 };
 pub use permission::{Access, Action, Role};
 pub use workflow::Status;

@@ -15,8 +15,9 @@ use chrono::{
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::ticket::FieldError;
+use crate::ticket::{FieldError, Priority};
 use crate::workflow::Status;
+use crate::{CalendarId, CustomerId, SlaPolicyId};
 
 /// Opening hours per weekday as `[["09:00", "17:00"], …]`, local time; `"24:00"` closes at
 /// midnight.
@@ -455,6 +456,217 @@ pub fn evaluate(
         met_at,
         next_change_at,
     }
+}
+
+// ---- Policies -------------------------------------------------------------------------------
+
+/// A business calendar as stored and sent: `{name, time_zone, weekly, holidays}`.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, specta::Type,
+)]
+pub struct CalendarInput {
+    pub name: String,
+    /// IANA zone, e.g. `Europe/Paris`.
+    pub time_zone: String,
+    pub weekly: WeeklyHours,
+    /// `YYYY-MM-DD` days without business hours.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+}
+
+impl CalendarInput {
+    pub fn parse(&self) -> Result<Calendar, FieldError> {
+        crate::ticket::bounded("name", &self.name, 100, true)?;
+        Calendar::parse(&self.time_zone, &self.weekly, &self.holidays)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, specta::Type)]
+pub struct CalendarRecord {
+    pub id: CalendarId,
+    #[serde(flatten)]
+    pub calendar: CalendarInput,
+    #[specta(type = specta_typescript::Number)]
+    pub version: i64,
+}
+
+/// Which tickets a policy applies to and its targets, in minutes. Empty or missing conditions
+/// match every ticket.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, specta::Type,
+)]
+pub struct PolicyInput {
+    pub name: String,
+    /// Where it is in the order; the first matching active policy applies.
+    #[serde(default)]
+    pub position: u32,
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+    #[serde(default)]
+    pub priorities: Option<Vec<Priority>>,
+    #[serde(default)]
+    pub categories: Option<Vec<String>>,
+    #[serde(default)]
+    pub customer_ids: Option<Vec<CustomerId>>,
+    #[serde(default)]
+    pub first_response_minutes: Option<u32>,
+    #[serde(default)]
+    pub next_response_minutes: Option<u32>,
+    #[serde(default)]
+    pub resolution_minutes: Option<u32>,
+    /// Count business hours of `calendar_id` rather than every minute.
+    #[serde(default)]
+    pub business_hours: bool,
+    #[serde(default)]
+    pub calendar_id: Option<CalendarId>,
+    /// At risk when less than this is left; default 15 minutes or 20% of the target.
+    #[serde(default)]
+    pub warn_minutes: Option<u32>,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+/// The longest target accepted: a year.
+const MAX_TARGET_MINUTES: u32 = 525_600;
+
+impl PolicyInput {
+    /// Checks the policy as an admin wrote it; errors name the field.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        crate::ticket::bounded("name", &self.name, 100, true)?;
+        let targets = [
+            ("first_response_minutes", self.first_response_minutes),
+            ("next_response_minutes", self.next_response_minutes),
+            ("resolution_minutes", self.resolution_minutes),
+        ];
+        if targets.iter().all(|(_, m)| m.is_none()) {
+            return Err(invalid(
+                "resolution_minutes",
+                "set at least one target (first response, next response or resolution)".into(),
+            ));
+        }
+        for (field, minutes) in targets {
+            if let Some(m) = minutes
+                && !(1..=MAX_TARGET_MINUTES).contains(&m)
+            {
+                return Err(invalid(
+                    field,
+                    format!("{m} minutes: a target is 1 minute to a year"),
+                ));
+            }
+        }
+        if self.business_hours && self.calendar_id.is_none() {
+            return Err(invalid(
+                "calendar_id",
+                "business hours need a calendar".into(),
+            ));
+        }
+        if self.warn_minutes.is_some_and(|w| w > MAX_TARGET_MINUTES) {
+            return Err(invalid("warn_minutes", "at most a year".into()));
+        }
+        for c in self.categories.iter().flatten() {
+            crate::ticket::Category::parse(c)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the policy applies to a ticket with these attributes.
+    pub fn matches(
+        &self,
+        priority: Priority,
+        category: &str,
+        customer: Option<CustomerId>,
+    ) -> bool {
+        fn any_or<T: PartialEq>(list: &Option<Vec<T>>, value: Option<&T>) -> bool {
+            match list {
+                Some(l) if !l.is_empty() => value.is_some_and(|v| l.contains(v)),
+                _ => true,
+            }
+        }
+        let category = category.to_owned();
+        self.active
+            && any_or(&self.priorities, Some(&priority))
+            && any_or(&self.categories, Some(&category))
+            && any_or(&self.customer_ids, customer.as_ref())
+    }
+
+    /// The policy's targets with how each counts.
+    pub fn rules<'a>(&self, calendar: Option<&'a Calendar>) -> Vec<TargetRule<'a>> {
+        let calendar = if self.business_hours { calendar } else { None };
+        [
+            (Target::FirstResponse, self.first_response_minutes),
+            (Target::NextResponse, self.next_response_minutes),
+            (Target::Resolution, self.resolution_minutes),
+        ]
+        .into_iter()
+        .filter_map(|(target, minutes)| {
+            let seconds = i64::from(minutes?) * 60;
+            Some(TargetRule {
+                target,
+                seconds,
+                calendar,
+                warn_seconds: self
+                    .warn_minutes
+                    .map_or_else(|| default_warn_seconds(seconds), |w| i64::from(w) * 60),
+            })
+        })
+        .collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, specta::Type)]
+pub struct Policy {
+    pub id: SlaPolicyId,
+    #[serde(flatten)]
+    pub policy: PolicyInput,
+    #[specta(type = specta_typescript::Number)]
+    pub version: i64,
+}
+
+/// A ticket's SLA: the policy that applies and each of its targets now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, specta::Type)]
+pub struct TicketSla {
+    pub policy_id: SlaPolicyId,
+    pub policy_name: String,
+    pub targets: Vec<TargetState>,
+}
+
+impl TicketSla {
+    /// The most urgent state of its targets (breached, at risk, running, paused, met).
+    pub fn worst(&self) -> Option<&TargetState> {
+        self.targets.iter().min_by_key(|t| match t.state {
+            SlaState::Breached => 0,
+            SlaState::AtRisk => 1,
+            SlaState::Running => 2,
+            SlaState::Paused => 3,
+            SlaState::Met => 4,
+        })
+    }
+}
+
+/// The SLA of a ticket under the first matching policy of `policies` (in order).
+pub fn ticket_sla(
+    policies: &[(Policy, Option<Calendar>)],
+    priority: Priority,
+    category: &str,
+    customer: Option<CustomerId>,
+    history: &[(DateTime<Utc>, Event)],
+    now: DateTime<Utc>,
+) -> Option<TicketSla> {
+    let (policy, calendar) = policies
+        .iter()
+        .find(|(p, _)| p.policy.matches(priority, category, customer))?;
+    Some(TicketSla {
+        policy_id: policy.id,
+        policy_name: policy.policy.name.clone(),
+        targets: policy
+            .policy
+            .rules(calendar.as_ref())
+            .iter()
+            .map(|rule| evaluate(rule, history, now))
+            .collect(),
+    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tallydesk_desktop_core::DeskError;
 use tallydesk_desktop_core::expenses::{
@@ -15,10 +16,12 @@ use tallydesk_desktop_core::receipts::{ScanEvent, Scanner};
 use tallydesk_shared::api::{
     Activity, Comment, CreateCustomer, CreateTicket, Customer, PatchCustomer, PatchTicket, Ticket,
 };
-use tallydesk_shared::{CustomerId, ExpenseId, Status, TicketId};
+use tallydesk_shared::sla::{CalendarInput, CalendarRecord, Policy, PolicyInput};
+use tallydesk_shared::{CalendarId, CustomerId, ExpenseId, SlaPolicyId, Status, TicketId};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
+use crate::alerts::{Alerts, Mute};
 use crate::prefs::{self, Preferences};
 use crate::workspace::{DataDir, Workspace};
 
@@ -350,4 +353,69 @@ pub async fn export_expenses_csv<R: Runtime>(
 #[specta::specta]
 pub async fn open_claims(workspace: State<'_, Workspace>) -> Result<Vec<ClaimRef>> {
     workspace.desk().await?.open_claims().await
+}
+
+/// The ticket on screen (it does not notify), or `null` when none is.
+#[tauri::command]
+#[specta::specta]
+pub fn watch_ticket(alerts: State<'_, Alerts>, id: Option<TicketId>) {
+    alerts.set_viewing(id);
+}
+
+/// Do not disturb; returns until when alerts are muted.
+#[tauri::command]
+#[specta::specta]
+pub fn mute_alerts(alerts: State<'_, Alerts>, mute: Mute) -> Option<DateTime<Utc>> {
+    alerts.set_mute(mute, Utc::now())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_sla_policies(workspace: State<'_, Workspace>) -> Result<Vec<Policy>> {
+    workspace.desk().await?.sla_policies().await
+}
+
+/// Creates a policy (`id` null) or changes one at `version`.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_sla_policy(
+    workspace: State<'_, Workspace>,
+    id: Option<SlaPolicyId>,
+    input: PolicyInput,
+    version: Option<i32>,
+) -> Result<Policy> {
+    let desk = workspace.desk().await?;
+    desk.save_sla_policy(id, &input, version.map(i64::from))
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_sla_policy(workspace: State<'_, Workspace>, id: SlaPolicyId) -> Result<()> {
+    workspace.desk().await?.delete_sla_policy(id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_calendars(workspace: State<'_, Workspace>) -> Result<Vec<CalendarRecord>> {
+    workspace.desk().await?.calendars().await
+}
+
+/// Creates a calendar (`id` null) or changes one at `version`.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_calendar(
+    workspace: State<'_, Workspace>,
+    id: Option<CalendarId>,
+    input: CalendarInput,
+    version: Option<i32>,
+) -> Result<CalendarRecord> {
+    let desk = workspace.desk().await?;
+    desk.save_calendar(id, &input, version.map(i64::from)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_calendar(workspace: State<'_, Workspace>, id: CalendarId) -> Result<()> {
+    workspace.desk().await?.delete_calendar(id).await
 }

@@ -3,6 +3,7 @@
 //! Commands are one-line adapters over `tallydesk-desktop-core`; one [`specta_builder`] feeds
 //! both the invoke handler and the TypeScript bindings in `ui/src/bindings.ts`.
 
+pub mod alerts;
 pub mod commands;
 pub mod prefs;
 pub mod receipts;
@@ -55,6 +56,14 @@ macro_rules! specta_builder_for {
             $crate::commands::list_expenses,
             $crate::commands::export_expenses_csv::<$runtime>,
             $crate::commands::open_claims,
+            $crate::commands::watch_ticket,
+            $crate::commands::mute_alerts,
+            $crate::commands::list_sla_policies,
+            $crate::commands::save_sla_policy,
+            $crate::commands::delete_sla_policy,
+            $crate::commands::list_calendars,
+            $crate::commands::save_calendar,
+            $crate::commands::delete_calendar,
         ])
     };
 }
@@ -89,6 +98,7 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .register_asynchronous_uri_scheme_protocol("receipt", receipts::serve_image)
         .manage(workspace::Workspace::default())
+        .manage(alerts::Alerts::default())
         .invoke_handler(builder.invoke_handler())
         .setup(|app| {
             let dir = app.path().app_data_dir()?;
@@ -114,11 +124,21 @@ pub fn run() {
             let window = app
                 .get_webview_window("main")
                 .ok_or("the main window is missing")?;
+            alerts::start(app.handle());
             prefs::restore_window(app.handle(), &window);
             window.show()?;
             Ok(())
         })
         .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event
+                && alerts::tray_available(window.app_handle())
+            {
+                // SLA alerts keep coming while the app sits in the tray.
+                prefs::save_window(window);
+                api.prevent_close();
+                let _ = window.hide();
+                return;
+            }
             if matches!(
                 event,
                 tauri::WindowEvent::Moved(_)

@@ -46,6 +46,18 @@ export const commands = {
 	/**  Writes the listed expenses to a CSV file the person picks; `null` when they cancel. */
 	exportExpensesCsv: (query: ExpenseQuery_Deserialize) => typedError<string | null, DeskError_Serialize>(__TAURI_INVOKE("export_expenses_csv", { query })),
 	openClaims: () => typedError<ClaimRef[], DeskError_Serialize>(__TAURI_INVOKE("open_claims")),
+	/**  The ticket on screen (it does not notify), or `null` when none is. */
+	watchTicket: (id: TicketId | null) => __TAURI_INVOKE<void>("watch_ticket", { id }),
+	/**  Do not disturb; returns until when alerts are muted. */
+	muteAlerts: (mute: Mute) => __TAURI_INVOKE<string | null>("mute_alerts", { mute }),
+	listSlaPolicies: () => typedError<Policy_Serialize[], DeskError_Serialize>(__TAURI_INVOKE("list_sla_policies")),
+	/**  Creates a policy (`id` null) or changes one at `version`. */
+	saveSlaPolicy: (id: SlaPolicyId | null, input: PolicyInput_Deserialize, version: number | null) => typedError<Policy_Serialize, DeskError_Serialize>(__TAURI_INVOKE("save_sla_policy", { id, input, version })),
+	deleteSlaPolicy: (id: SlaPolicyId) => typedError<null, DeskError_Serialize>(__TAURI_INVOKE("delete_sla_policy", { id })),
+	listCalendars: () => typedError<CalendarRecord_Serialize[], DeskError_Serialize>(__TAURI_INVOKE("list_calendars")),
+	/**  Creates a calendar (`id` null) or changes one at `version`. */
+	saveCalendar: (id: CalendarId | null, input: CalendarInput_Deserialize, version: number | null) => typedError<CalendarRecord_Serialize, DeskError_Serialize>(__TAURI_INVOKE("save_calendar", { id, input, version })),
+	deleteCalendar: (id: CalendarId) => typedError<null, DeskError_Serialize>(__TAURI_INVOKE("delete_calendar", { id })),
 };
 
 /* Types */
@@ -94,6 +106,43 @@ export type AppInfo = {
 };
 
 export type AssigneeFilter = { kind: "me" } | { kind: "nobody" } | { kind: "user"; id: UserId };
+
+export type CalendarId = string;
+
+/**  A business calendar as stored and sent: `{name, time_zone, weekly, holidays}`. */
+export type CalendarInput = CalendarInput_Serialize | CalendarInput_Deserialize;
+
+/**  A business calendar as stored and sent: `{name, time_zone, weekly, holidays}`. */
+export type CalendarInput_Deserialize = {
+	name: string,
+	/**  IANA zone, e.g. `Europe/Paris`. */
+	time_zone: string,
+	weekly: WeeklyHours_Deserialize,
+	/**  `YYYY-MM-DD` days without business hours. */
+	holidays?: string[],
+};
+
+/**  A business calendar as stored and sent: `{name, time_zone, weekly, holidays}`. */
+export type CalendarInput_Serialize = {
+	name: string,
+	/**  IANA zone, e.g. `Europe/Paris`. */
+	time_zone: string,
+	weekly: WeeklyHours_Serialize,
+	/**  `YYYY-MM-DD` days without business hours. */
+	holidays: string[],
+};
+
+export type CalendarRecord = CalendarRecord_Serialize | CalendarRecord_Deserialize;
+
+export type CalendarRecord_Deserialize = {
+	id: CalendarId,
+	version: number,
+} & CalendarInput_Deserialize;
+
+export type CalendarRecord_Serialize = {
+	id: CalendarId,
+	version: number,
+} & CalendarInput_Serialize;
 
 /**  The ticket an expense is filed on. */
 export type ClaimRef = {
@@ -471,6 +520,9 @@ export type FreshStart_Serialize = {
 	kept_file: string,
 };
 
+/**  Do-not-disturb, as the UI and the tray menu set it. */
+export type Mute = "off" | "one_hour" | "until_tomorrow";
+
 /**  A partial update of a customer. Absent fields stay; `null` clears an optional one. */
 export type PatchCustomer = PatchCustomer_Serialize | PatchCustomer_Deserialize;
 
@@ -537,6 +589,68 @@ export type Person_Serialize = {
 	email: string | null,
 	role: Role,
 };
+
+export type Policy = Policy_Serialize | Policy_Deserialize;
+
+/**
+ *  Which tickets a policy applies to and its targets, in minutes. Empty or missing conditions
+ *  match every ticket.
+ */
+export type PolicyInput = PolicyInput_Serialize | PolicyInput_Deserialize;
+
+/**
+ *  Which tickets a policy applies to and its targets, in minutes. Empty or missing conditions
+ *  match every ticket.
+ */
+export type PolicyInput_Deserialize = {
+	name: string,
+	/**  Where it is in the order; the first matching active policy applies. */
+	position?: number,
+	active?: boolean,
+	priorities?: Priority[] | null,
+	categories?: string[] | null,
+	customer_ids?: CustomerId[] | null,
+	first_response_minutes?: number | null,
+	next_response_minutes?: number | null,
+	resolution_minutes?: number | null,
+	/**  Count business hours of `calendar_id` rather than every minute. */
+	business_hours?: boolean,
+	calendar_id?: CalendarId | null,
+	/**  At risk when less than this is left; default 15 minutes or 20% of the target. */
+	warn_minutes?: number | null,
+};
+
+/**
+ *  Which tickets a policy applies to and its targets, in minutes. Empty or missing conditions
+ *  match every ticket.
+ */
+export type PolicyInput_Serialize = {
+	name: string,
+	/**  Where it is in the order; the first matching active policy applies. */
+	position: number,
+	active: boolean,
+	priorities: Priority[] | null,
+	categories: string[] | null,
+	customer_ids: CustomerId[] | null,
+	first_response_minutes: number | null,
+	next_response_minutes: number | null,
+	resolution_minutes: number | null,
+	/**  Count business hours of `calendar_id` rather than every minute. */
+	business_hours: boolean,
+	calendar_id: CalendarId | null,
+	/**  At risk when less than this is left; default 15 minutes or 20% of the target. */
+	warn_minutes: number | null,
+};
+
+export type Policy_Deserialize = {
+	id: SlaPolicyId,
+	version: number,
+} & PolicyInput_Deserialize;
+
+export type Policy_Serialize = {
+	id: SlaPolicyId,
+	version: number,
+} & PolicyInput_Serialize;
 
 export type Preferences = Preferences_Serialize | Preferences_Deserialize;
 
@@ -872,6 +986,40 @@ export type Ticket_Serialize = {
 
 /**  A person, identified across tenants by their issuer and subject. */
 export type UserId = string;
+
+/**
+ *  Opening hours per weekday as `[["09:00", "17:00"], …]`, local time; `"24:00"` closes at
+ *  midnight.
+ */
+export type WeeklyHours = WeeklyHours_Serialize | WeeklyHours_Deserialize;
+
+/**
+ *  Opening hours per weekday as `[["09:00", "17:00"], …]`, local time; `"24:00"` closes at
+ *  midnight.
+ */
+export type WeeklyHours_Deserialize = {
+	mon?: ([string, string])[],
+	tue?: ([string, string])[],
+	wed?: ([string, string])[],
+	thu?: ([string, string])[],
+	fri?: ([string, string])[],
+	sat?: ([string, string])[],
+	sun?: ([string, string])[],
+};
+
+/**
+ *  Opening hours per weekday as `[["09:00", "17:00"], …]`, local time; `"24:00"` closes at
+ *  midnight.
+ */
+export type WeeklyHours_Serialize = {
+	mon: ([string, string])[],
+	tue: ([string, string])[],
+	wed: ([string, string])[],
+	thu: ([string, string])[],
+	fri: ([string, string])[],
+	sat: ([string, string])[],
+	sun: ([string, string])[],
+};
 
 export type WorkspaceInfo = WorkspaceInfo_Serialize | WorkspaceInfo_Deserialize;
 

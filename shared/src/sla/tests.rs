@@ -380,3 +380,88 @@ proptest! {
         prop_assert_eq!(got.state, expected_state);
     }
 }
+
+#[test]
+fn the_first_matching_active_policy_applies() {
+    let urgent = Policy {
+        id: SlaPolicyId::new(),
+        policy: PolicyInput {
+            name: "Urgent".into(),
+            priorities: Some(vec![Priority::Urgent]),
+            first_response_minutes: Some(30),
+            active: true,
+            ..Default::default()
+        },
+        version: 1,
+    };
+    let everything = Policy {
+        id: SlaPolicyId::new(),
+        policy: PolicyInput {
+            name: "Standard".into(),
+            resolution_minutes: Some(480),
+            active: true,
+            ..Default::default()
+        },
+        version: 1,
+    };
+    let mut policies = vec![(urgent.clone(), None), (everything, None)];
+    let history = [(at("2026-06-01T10:00:00Z"), Event::Created)];
+    let now = at("2026-06-01T10:10:00Z");
+    let sla = |p: &[(Policy, Option<Calendar>)], priority| {
+        ticket_sla(p, priority, "general", None, &history, now).map(|s| s.policy_name)
+    };
+    assert_eq!(sla(&policies, Priority::Urgent).as_deref(), Some("Urgent"));
+    assert_eq!(sla(&policies, Priority::Low).as_deref(), Some("Standard"));
+    policies[0].0.policy.active = false;
+    assert_eq!(
+        sla(&policies, Priority::Urgent).as_deref(),
+        Some("Standard")
+    );
+    assert_eq!(sla(&policies[..1], Priority::Urgent), None);
+}
+
+#[test]
+fn bad_policies_name_the_field() {
+    let field = |p: PolicyInput| p.validate().unwrap_err().field();
+    let ok = PolicyInput {
+        name: "Standard".into(),
+        resolution_minutes: Some(60),
+        ..Default::default()
+    };
+    assert!(ok.validate().is_ok());
+    assert_eq!(
+        field(PolicyInput {
+            name: " ".into(),
+            ..ok.clone()
+        }),
+        "name"
+    );
+    assert_eq!(
+        field(PolicyInput {
+            resolution_minutes: None,
+            ..ok.clone()
+        }),
+        "resolution_minutes"
+    );
+    assert_eq!(
+        field(PolicyInput {
+            first_response_minutes: Some(0),
+            ..ok.clone()
+        }),
+        "first_response_minutes"
+    );
+    assert_eq!(
+        field(PolicyInput {
+            business_hours: true,
+            ..ok.clone()
+        }),
+        "calendar_id"
+    );
+    assert_eq!(
+        field(PolicyInput {
+            categories: Some(vec!["Not Valid".into()]),
+            ..ok
+        }),
+        "category"
+    );
+}
