@@ -14,7 +14,7 @@ use crate::time::to_micros;
 pub async fn seed(desk: &Desk) -> DeskResult<()> {
     let now = desk.now();
     let start = now - Duration::days(30);
-    let mut tx = desk.store().pool.begin().await?;
+    let mut tx = desk.store().write().await?;
     let mut people = Vec::new();
     // The demo admin is the user themself; the others are colleagues.
     for (login, name, role) in &PEOPLE[1..] {

@@ -83,7 +83,7 @@ impl Desk {
                     role: Role::Admin,
                 };
                 let now = to_micros(clock.now());
-                let mut tx = store.pool.begin().await?;
+                let mut tx = store.write().await?;
                 sqlx::query(
                     "insert into users (id, name, role, updated_at) values (?, ?, 'admin', ?)",
                 )
@@ -418,7 +418,7 @@ impl Desk {
         if input.assignee_id.is_some() || input.requester_id.is_some() {
             self.require(Action::CreateTicketForOthers)?;
         }
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.write().await?;
         if let Some(assignee) = input.assignee_id {
             check_assignee(&mut tx, assignee).await?;
         }
@@ -494,7 +494,7 @@ impl Desk {
                 format!("category: {:?} is not a known category", c.as_str()),
             ));
         }
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.write().await?;
         if let Some(Some(assignee)) = patch.assignee_id {
             check_assignee(&mut tx, assignee).await?;
         }
@@ -603,7 +603,7 @@ impl Desk {
         };
         let closed_at = (t.to == Status::Closed).then_some(now);
         let reason = t.hold_reason.as_ref().map(|r| r.as_str().to_owned());
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.write().await?;
         let updated = sqlx::query(
             "update tickets set status = ?, hold_reason = ?, resolved_at = ?, closed_at = ?, updated_at = ?,
                     version = version + 1
@@ -649,7 +649,7 @@ impl Desk {
         self.require(Action::DeleteTicket)?;
         let ticket = self.load(id).await?;
         let now = self.now();
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.write().await?;
         sqlx::query(
             "update tickets set deleted_at = ?, updated_at = ?, version = version + 1 where id = ?",
         )
@@ -737,7 +737,7 @@ impl Desk {
         };
         let first_response =
             !internal && self.me.role.works_tickets() && ticket.first_responded_at.is_none();
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.write().await?;
         sqlx::query(
             "insert into comments (id, ticket_id, author_id, body, internal, created_at) values (?, ?, ?, ?, ?, ?)",
         )
@@ -920,7 +920,7 @@ impl Desk {
         self.require(Action::DeleteCustomer)?;
         self.load_customer(id).await?;
         let now = to_micros(self.now());
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.write().await?;
         sqlx::query("update customers set deleted_at = ?, updated_at = ?, version = version + 1 where id = ?")
             .bind(now)
             .bind(now)
@@ -939,7 +939,7 @@ impl Desk {
 
     /// Removes everything marked as demo data; the user's own records stay.
     pub async fn remove_demo_data(&self) -> DeskResult<()> {
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.write().await?;
         // Keep anything of the user's that refers to demo records, minus the reference.
         sqlx::query("update tickets set customer_id = null where demo = 0 and customer_id in (select id from customers where demo = 1)")
             .execute(&mut *tx)

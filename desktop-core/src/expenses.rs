@@ -524,7 +524,7 @@ impl Desk {
         let id = ExpenseId::new();
         let reading = serde_json::to_string(&scanned.reading)
             .map_err(|e| DeskError::new(ErrorCode::Internal, e.to_string()))?;
-        let mut tx = self.store().pool.begin().await?;
+        let mut tx = self.store().write().await?;
         sqlx::query(
             "insert into receipt_images (sha256, media_type, byte_size, width, height, created_at)
              values (?, ?, ?, ?, ?, ?) on conflict (sha256) do nothing",
@@ -699,7 +699,7 @@ impl Desk {
             }
         };
         let now = self.now();
-        let mut tx = self.store().pool.begin().await?;
+        let mut tx = self.store().write().await?;
         let done = sqlx::query(
             "update expenses set merchant = ?, spent_on = ?, currency = ?, amount_minor = ?,
                     subtotal_minor = ?, tax_minor = ?, category = ?, items = ?, note = ?,
@@ -791,7 +791,7 @@ impl Desk {
         let ticket = expense.ticket.as_ref().map(|t| t.id).ok_or_else(|| {
             DeskError::new(ErrorCode::Internal, "a submitted expense has no ticket")
         })?;
-        let mut tx = self.store().pool.begin().await?;
+        let mut tx = self.store().write().await?;
         let done = sqlx::query(
             "update expenses set status = ?, decided_by = ?, decided_at = ?, decision_note = ?,
                     updated_at = ?, version = version + 1

@@ -533,7 +533,7 @@ impl Desk {
             .filter(|e| e.state == SlaState::Breached)
             .map(|e| (e.ticket_id, e.target))
             .collect();
-        let mut tx = self.store().pool.begin().await?;
+        let mut tx = self.store().write().await?;
         for e in events {
             let new = sqlx::query(
                 "insert into sla_alerts (ticket_id, target, kind, at, announced_at)

@@ -76,6 +76,13 @@ impl Store {
         })
     }
 
+    /// A write transaction that takes the write lock at once (`begin immediate`). A deferred
+    /// one that read first fails at once with "database is locked", without waiting, when
+    /// another connection wrote meanwhile (WAL snapshots cannot be upgraded).
+    pub async fn write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool.begin_with("begin immediate").await
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -298,3 +298,31 @@ async fn policies_are_checked_and_edited_at_their_version() {
     assert!(t.desk.ticket(high.id).await.unwrap().sla.is_none());
     t.desk.delete_calendar(calendar.id).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alert_watcher_and_edits_write_side_by_side() {
+    let t = Timed::new().await;
+    t.desk
+        .save_sla_policy(None, &first_response(1), None)
+        .await
+        .unwrap();
+    let start = t.at();
+    let watcher = {
+        let desk = t.desk.clone();
+        tokio::spawn(async move {
+            for _ in 0..40 {
+                desk.watch_sla(start).await.unwrap();
+            }
+        })
+    };
+    for n in 0..40 {
+        t.desk
+            .create_ticket(&CreateTicket {
+                title: format!("Ticket {n}"),
+                ..Default::default()
+            })
+            .await
+            .expect("no 'database is locked' while the watcher writes");
+    }
+    watcher.await.unwrap();
+}
