@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::id::{ActivityId, CommentId, CustomerId, InvitationId, TenantId, TicketId, UserId};
 use crate::permission::Role;
+use crate::sla::{CalendarInput, PolicyInput, SlaState, Target, TargetState};
 use crate::ticket::Priority;
 use crate::workflow::Status;
 
@@ -295,6 +296,63 @@ pub struct Invitation {
 pub struct CreateInvitation {
     pub email: String,
     pub role: Role,
+}
+
+/// One SLA target of a ticket at the time of the response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+pub struct SlaTarget {
+    pub target: Target,
+    pub state: SlaState,
+    /// When it is due if the clock keeps running; `null` while paused, once met or breached.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Counted time left (business or calendar seconds); negative once breached.
+    #[specta(type = specta_typescript::Number)]
+    pub remaining_seconds: i64,
+    pub breached_at: Option<DateTime<Utc>>,
+    pub met_at: Option<DateTime<Utc>>,
+}
+
+impl From<&TargetState> for SlaTarget {
+    fn from(t: &TargetState) -> Self {
+        SlaTarget {
+            target: t.target,
+            state: t.state,
+            due_at: t.due_at,
+            remaining_seconds: t.remaining_seconds,
+            breached_at: t.breached_at,
+            met_at: t.met_at,
+        }
+    }
+}
+
+/// A ticket as the server returns it: the record and its SLA targets, empty when no active
+/// policy applies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+pub struct TicketWithSla {
+    #[serde(flatten)]
+    pub ticket: Ticket,
+    #[serde(default)]
+    pub sla: Vec<SlaTarget>,
+}
+
+/// A calendar replaced whole, at the version it was read.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, specta::Type)]
+pub struct PatchCalendar {
+    #[serde(flatten)]
+    pub calendar: CalendarInput,
+    /// The version read; a stale one is refused with 409.
+    #[specta(type = specta_typescript::Number)]
+    pub version: i64,
+}
+
+/// An SLA policy replaced whole, at the version it was read.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, specta::Type)]
+pub struct PatchSlaPolicy {
+    #[serde(flatten)]
+    pub policy: PolicyInput,
+    /// The version read; a stale one is refused with 409.
+    #[specta(type = specta_typescript::Number)]
+    pub version: i64,
 }
 
 #[cfg(test)]
