@@ -134,6 +134,10 @@ impl From<sqlx::Error> for ApiError {
                     "already_invited",
                     "this email already has a pending invitation to this tenant",
                 )),
+                Some("sla_policies_calendar_fkey") => Some(ApiError::conflict(
+                    "calendar_in_use",
+                    "calendar_id: the calendar is missing or in use; reload and try again",
+                )),
                 Some("memberships_pkey") => Some(ApiError::conflict(
                     "already_member",
                     "this user is already a member",

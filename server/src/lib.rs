@@ -1,6 +1,7 @@
 //! The Tallydesk server: a REST API over Postgres for many tenants, isolated by row-level security.
 //!
-//! [`app`] builds the router (tests drive it directly); [`serve`] runs it with a database.
+//! [`app`] builds the router (tests drive it directly); [`serve`] runs it with a database and
+//! the SLA [`monitor`].
 
 pub mod activity;
 pub mod auth;
@@ -9,7 +10,9 @@ pub mod db;
 pub mod embedded_pg;
 pub mod error;
 pub mod http;
+pub mod monitor;
 pub mod seed;
+pub mod sla;
 
 use std::sync::Arc;
 
@@ -25,7 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::auth::IdentityCache;
 use crate::auth::jwt::Verifier;
 use crate::config::Config;
-use crate::http::{customers, docs, me, members, tickets};
+use crate::http::{customers, docs, me, members, sla as sla_settings, tickets};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -104,6 +107,26 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/invitations",
             get(members::invitations).post(members::invite),
+        )
+        .route(
+            "/calendars",
+            get(sla_settings::list_calendars).post(sla_settings::create_calendar),
+        )
+        .route(
+            "/calendars/{id}",
+            get(sla_settings::get_calendar)
+                .patch(sla_settings::update_calendar)
+                .delete(sla_settings::delete_calendar),
+        )
+        .route(
+            "/sla-policies",
+            get(sla_settings::list_policies).post(sla_settings::create_policy),
+        )
+        .route(
+            "/sla-policies/{id}",
+            get(sla_settings::get_policy)
+                .patch(sla_settings::update_policy)
+                .delete(sla_settings::delete_policy),
         );
     Router::new()
         .nest("/api/v1", api)
@@ -125,7 +148,14 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         config.oidc_audience.clone(),
         config::http_client()?,
     );
-    let state = AppState::new(database.app.clone(), verifier, Clock::system());
+    let clock = Clock::system();
+    let state = AppState::new(database.app.clone(), verifier, clock.clone());
+    let sla_monitor = monitor::Monitor::new(database.owner.clone(), clock);
+    let monitor = tokio::spawn(async move {
+        if let Err(e) = sla_monitor.run().await {
+            tracing::error!(error = ?e, "the SLA monitor stopped: no SLA events are recorded");
+        }
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -137,6 +167,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await;
+    monitor.abort();
     database.close().await?;
     served.map_err(Into::into)
 }

@@ -6,13 +6,14 @@ use serde::Deserialize;
 use serde_json::json;
 use tallydesk_shared::api::{CreateCustomer, Customer, Page, PatchCustomer};
 use tallydesk_shared::ticket::{Company, CustomerName, Email, FieldError, Notes, Phone};
-use tallydesk_shared::{Action, CustomerId};
+use tallydesk_shared::{Action, CustomerId, TicketId};
 
 use super::extract::{Json, Path, Query};
 use crate::AppState;
 use crate::activity::{self, NewActivity};
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
+use crate::sla::{self, Pending};
 
 /// Optional text: blank means absent.
 fn optional<T>(
@@ -278,14 +279,36 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     scope.require(Action::DeleteCustomer)?;
     let customer = load(&mut scope, id).await?;
+    // Its tickets lose their customer, which SLA policies may match on.
+    let tickets: Vec<TicketId> = sqlx::query_scalar!(
+        "select id from tickets where tenant_id = $1 and customer_id = $2",
+        scope.tenant.as_uuid(),
+        id.as_uuid()
+    )
+    .fetch_all(&mut *scope.tx)
+    .await?
+    .into_iter()
+    .map(TicketId::from)
+    .collect();
     sqlx::query!("delete from customers where id = $1", id.as_uuid())
         .execute(&mut *scope.tx)
         .await?;
+    let now = state.clock.now();
+    if !tickets.is_empty() {
+        sla::refresh(
+            &mut scope.tx,
+            scope.tenant,
+            Some(&tickets),
+            now,
+            Pending::Schedule,
+        )
+        .await?;
+    }
     activity::record(
         &mut scope.tx,
         scope.tenant,
         scope.user,
-        state.clock.now(),
+        now,
         NewActivity::tenant("customer.deleted")
             .before(json!({ "customer_id": id, "name": customer.name })),
     )

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http;
-use tallydesk_shared::api;
+use tallydesk_shared::{api, sla};
 
 /// `X-Tenant-Id`: which tenant the request acts in; optional with exactly one membership.
 #[derive(utoipa::IntoParams)]
@@ -20,7 +20,7 @@ pub struct TenantHeader {
 #[openapi(
     info(
         title = "Tallydesk API",
-        description = "Tickets, customers and members of Tallydesk tenants. Every request but \
+        description = "Tickets, customers, members and SLAs of Tallydesk tenants. Every request but \
             `/health` carries `Authorization: Bearer <JWT access token>` from a configured OIDC \
             issuer. Errors are `{code, message}`. Lists are `{items, next_cursor}`."
     ),
@@ -33,12 +33,20 @@ pub struct TenantHeader {
         http::customers::update, http::customers::delete,
         http::members::list, http::members::update, http::members::remove,
         http::members::invitations, http::members::invite,
+        http::sla::list_calendars, http::sla::create_calendar, http::sla::get_calendar,
+        http::sla::update_calendar, http::sla::delete_calendar,
+        http::sla::list_policies, http::sla::create_policy, http::sla::get_policy,
+        http::sla::update_policy, http::sla::delete_policy,
     ),
-    components(schemas(api::ErrorBody, api::Page<api::Ticket>, api::Page<api::Comment>)),
+    components(schemas(
+        api::ErrorBody, api::Page<api::Ticket>, api::Page<api::Comment>,
+        api::Page<api::TicketWithSla>, api::Page<sla::CalendarRecord>, api::Page<sla::Policy>,
+    )),
     modifiers(&BearerAuth),
     tags(
         (name = "tickets", description = "The ticket queue, workflow, comments and audit trail"),
         (name = "customers"), (name = "members", description = "Members, roles and invitations"),
+        (name = "sla", description = "Business calendars and SLA policies"),
         (name = "identity"), (name = "server")
     )
 )]

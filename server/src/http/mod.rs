@@ -5,6 +5,7 @@ pub mod docs;
 pub mod extract;
 pub mod me;
 pub mod members;
+pub mod sla;
 pub mod tickets;
 
 use axum::response::IntoResponse;

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{Postgres, QueryBuilder};
 use tallydesk_shared::api::{
-    Activity, Comment, CreateComment, CreateTicket, Page, PatchTicket, Ticket, TransitionRequest,
+    Activity, Comment, CreateComment, CreateTicket, Page, PatchTicket, Ticket, TicketWithSla,
+    TransitionRequest,
 };
+use tallydesk_shared::sla::SlaState;
 use tallydesk_shared::ticket::{Category, CommentBody, Priority, TicketDescription, TicketTitle};
 use tallydesk_shared::workflow::{self, Mover, Transition};
 use tallydesk_shared::{Action, CommentId, CustomerId, Role, Status, TicketId, UserId};
@@ -21,6 +23,7 @@ use crate::AppState;
 use crate::activity::{self, NewActivity};
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
+use crate::sla::{self, Pending};
 
 /// A ticket row as stored; statuses and priorities are text in the database.
 #[derive(Debug, sqlx::FromRow)]
@@ -121,6 +124,33 @@ fn mover(scope: &Scope, ticket: &Ticket) -> Mover {
     }
 }
 
+/// The ticket with its SLA targets at `now`.
+async fn with_sla(
+    scope: &mut Scope,
+    ticket: Ticket,
+    now: DateTime<Utc>,
+) -> ApiResult<TicketWithSla> {
+    let mut slas = sla::current(&mut scope.tx, scope.tenant, &[ticket.id], now).await?;
+    Ok(TicketWithSla {
+        sla: slas.remove(&ticket.id).unwrap_or_default(),
+        ticket,
+    })
+}
+
+/// Derives the ticket's SLA row again after a change to its SLA inputs (creation, status,
+/// public reply, priority, category, customer), in the same transaction.
+async fn refresh_sla(scope: &mut Scope, id: TicketId, now: DateTime<Utc>) -> ApiResult<()> {
+    sla::refresh(
+        &mut scope.tx,
+        scope.tenant,
+        Some(&[id]),
+        now,
+        Pending::Schedule,
+    )
+    .await?;
+    Ok(())
+}
+
 async fn parse_category(scope: &mut Scope, input: &str) -> ApiResult<Category> {
     let category = Category::parse(input)?;
     let allowed: Vec<String> = sqlx::query_scalar!(
@@ -177,7 +207,7 @@ pub(crate) async fn member_role(scope: &mut Scope, user: UserId) -> ApiResult<Op
     post, path = "/api/v1/tickets", tag = "tickets",
     request_body = CreateTicket,
     responses(
-        (status = 201, body = Ticket),
+        (status = 201, body = TicketWithSla),
         (status = 422, body = tallydesk_shared::api::ErrorBody, description = "invalid field"),
         (status = 403, body = tallydesk_shared::api::ErrorBody),
     ),
@@ -189,7 +219,7 @@ pub async fn create(
     State(state): State<AppState>,
     mut scope: Scope,
     Json(body): Json<CreateTicket>,
-) -> ApiResult<(StatusCode, axum::Json<Ticket>)> {
+) -> ApiResult<(StatusCode, axum::Json<TicketWithSla>)> {
     scope.require(Action::CreateTicket)?;
     let title = TicketTitle::parse(&body.title)?;
     let description = TicketDescription::parse(&body.description)?;
@@ -259,6 +289,8 @@ pub async fn create(
         })),
     )
     .await?;
+    refresh_sla(&mut scope, id, now).await?;
+    let ticket = with_sla(&mut scope, ticket, now).await?;
     scope.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(ticket)))
 }
@@ -266,12 +298,18 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/api/v1/tickets/{id}", tag = "tickets",
     params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
-    responses((status = 200, body = Ticket), (status = 404, body = tallydesk_shared::api::ErrorBody)),
+    description = "The ticket, with each target of the SLA policy that applies to it now (`sla`, empty when none does).",
+    responses((status = 200, body = TicketWithSla), (status = 404, body = tallydesk_shared::api::ErrorBody)),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all, err)]
-pub async fn get(mut scope: Scope, Path(id): Path<TicketId>) -> ApiResult<axum::Json<Ticket>> {
+pub async fn get(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Path(id): Path<TicketId>,
+) -> ApiResult<axum::Json<TicketWithSla>> {
     let ticket = load(&mut scope, id, Action::ViewTicket).await?;
+    let ticket = with_sla(&mut scope, ticket, state.clock.now()).await?;
     scope.commit().await?;
     Ok(axum::Json(ticket))
 }
@@ -281,7 +319,7 @@ pub async fn get(mut scope: Scope, Path(id): Path<TicketId>) -> ApiResult<axum::
     request_body = PatchTicket,
     params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
     responses(
-        (status = 200, body = Ticket),
+        (status = 200, body = TicketWithSla),
         (status = 409, body = tallydesk_shared::api::ErrorBody, description = "stale version"),
         (status = 422, body = tallydesk_shared::api::ErrorBody),
     ),
@@ -293,7 +331,7 @@ pub async fn update(
     mut scope: Scope,
     Path(id): Path<TicketId>,
     Json(body): Json<PatchTicket>,
-) -> ApiResult<axum::Json<Ticket>> {
+) -> ApiResult<axum::Json<TicketWithSla>> {
     let current = load_for_update(&mut scope, id, Action::EditTicket).await?;
     if let Some(version) = body.version.filter(|v| *v != current.version) {
         return Err(ApiError::conflict(
@@ -347,12 +385,18 @@ pub async fn update(
     if let Some(c) = body.customer_id {
         change("customer_id", json!(current.customer_id), json!(c));
     }
-    if changes.is_empty() {
-        scope.commit().await?;
-        return Ok(axum::Json(current));
-    }
-
     let now = state.clock.now();
+    if changes.is_empty() {
+        let ticket = with_sla(&mut scope, current, now).await?;
+        scope.commit().await?;
+        return Ok(axum::Json(ticket));
+    }
+    let sla_inputs_changed = body.priority.is_some_and(|p| p != current.priority)
+        || category
+            .as_ref()
+            .is_some_and(|c| c.as_str() != current.category)
+        || body.customer_id.is_some_and(|c| c != current.customer_id);
+
     let assignee = body.assignee_id.unwrap_or(current.assignee_id);
     let customer: Option<CustomerId> = body.customer_id.unwrap_or(current.customer_id);
     sqlx::query!(
@@ -380,7 +424,11 @@ pub async fn update(
     for entry in changes {
         activity::record(&mut scope.tx, scope.tenant, scope.user, now, entry).await?;
     }
+    if sla_inputs_changed {
+        refresh_sla(&mut scope, id, now).await?;
+    }
     let ticket = load(&mut scope, id, Action::ViewTicket).await?;
+    let ticket = with_sla(&mut scope, ticket, now).await?;
     scope.commit().await?;
     Ok(axum::Json(ticket))
 }
@@ -451,7 +499,7 @@ async fn apply_transition(
         entry = entry.after(json!({ "hold_reason": reason }));
     }
     activity::record(&mut scope.tx, scope.tenant, scope.user, now, entry).await?;
-    Ok(())
+    refresh_sla(scope, ticket.id, now).await
 }
 
 #[utoipa::path(
@@ -459,7 +507,7 @@ async fn apply_transition(
     request_body = TransitionRequest,
     params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
     responses(
-        (status = 200, body = Ticket),
+        (status = 200, body = TicketWithSla),
         (status = 409, body = tallydesk_shared::api::ErrorBody, description = "illegal transition; the message names the allowed ones"),
         (status = 422, body = tallydesk_shared::api::ErrorBody, description = "a hold without a reason"),
     ),
@@ -471,7 +519,7 @@ pub async fn transition(
     mut scope: Scope,
     Path(id): Path<TicketId>,
     Json(body): Json<TransitionRequest>,
-) -> ApiResult<axum::Json<Ticket>> {
+) -> ApiResult<axum::Json<TicketWithSla>> {
     let ticket = load_for_update(&mut scope, id, Action::ViewTicket).await?;
     let t = workflow::transition(
         mover(&scope, &ticket),
@@ -479,15 +527,10 @@ pub async fn transition(
         body.to,
         body.reason.as_deref(),
     )?;
-    apply_transition(
-        &mut scope,
-        &ticket,
-        t,
-        state.clock.now(),
-        "ticket.transitioned",
-    )
-    .await?;
+    let now = state.clock.now();
+    apply_transition(&mut scope, &ticket, t, now, "ticket.transitioned").await?;
     let ticket = load(&mut scope, id, Action::ViewTicket).await?;
+    let ticket = with_sla(&mut scope, ticket, now).await?;
     scope.commit().await?;
     Ok(axum::Json(ticket))
 }
@@ -496,7 +539,7 @@ pub async fn transition(
     post, path = "/api/v1/tickets/{id}/views", tag = "tickets",
     description = "Records that the caller opened the ticket in a client. An agent or admin opening an `open` ticket starts work on it (`in_progress`); anyone else's view changes nothing.",
     params(("id" = TicketId, Path), crate::http::docs::TenantHeader),
-    responses((status = 200, body = Ticket)),
+    responses((status = 200, body = TicketWithSla)),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all, err)]
@@ -504,13 +547,15 @@ pub async fn view(
     State(state): State<AppState>,
     mut scope: Scope,
     Path(id): Path<TicketId>,
-) -> ApiResult<axum::Json<Ticket>> {
+) -> ApiResult<axum::Json<TicketWithSla>> {
+    let now = state.clock.now();
     let ticket = load_for_update(&mut scope, id, Action::ViewTicket).await?;
     if let Some(to) = workflow::on_view(scope.role, ticket.status) {
         let t = workflow::transition(mover(&scope, &ticket), ticket.status, to, None)?;
-        apply_transition(&mut scope, &ticket, t, state.clock.now(), "ticket.viewed").await?;
+        apply_transition(&mut scope, &ticket, t, now, "ticket.viewed").await?;
     }
     let ticket = load(&mut scope, id, Action::ViewTicket).await?;
+    let ticket = with_sla(&mut scope, ticket, now).await?;
     scope.commit().await?;
     Ok(axum::Json(ticket))
 }
@@ -621,6 +666,9 @@ pub async fn comment(
             .internal(comment.internal),
     )
     .await?;
+    if !comment.internal {
+        refresh_sla(&mut scope, id, now).await?;
+    }
     scope.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(comment)))
 }
@@ -662,7 +710,11 @@ pub struct ListParams {
     customer: Option<CustomerId>,
     /// Full-text search over title, description and comments.
     q: Option<String>,
-    /// `created_at`, `updated_at` or `priority`; prefix `-` for descending. Default `-created_at`.
+    /// Tickets whose most urgent SLA target is in this state now.
+    sla_state: Option<SlaState>,
+    /// `created_at`, `updated_at`, `priority` or `sla_due` (breaching soonest first: breached
+    /// tickets, then by deadline, then tickets without a running SLA); prefix `-` for
+    /// descending. Default `-created_at`.
     sort: Option<String>,
     /// Page size, 1 to 200 (default 50).
     limit: Option<u32>,
@@ -676,6 +728,7 @@ enum SortKey {
     CreatedAt,
     UpdatedAt,
     Priority,
+    SlaDue,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -698,11 +751,12 @@ fn parse_sort(sort: Option<&str>) -> ApiResult<(SortKey, bool)> {
         "created_at" => SortKey::CreatedAt,
         "updated_at" => SortKey::UpdatedAt,
         "priority" => SortKey::Priority,
+        "sla_due" => SortKey::SlaDue,
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_query",
                 format!(
-                    "sort: {sort:?} is not one of created_at, updated_at, priority (prefix - for descending)"
+                    "sort: {sort:?} is not one of created_at, updated_at, priority, sla_due (prefix - for descending)"
                 ),
             ));
         }
@@ -727,14 +781,16 @@ fn user_filter(scope: &Scope, field: &str, value: &str) -> ApiResult<Option<Uuid
     get, path = "/api/v1/tickets", tag = "tickets",
     description = "The ticket queue with filters, full-text search, sort and keyset pagination. Requesters see only their own tickets.",
     params(ListParams, crate::http::docs::TenantHeader),
-    responses((status = 200, body = Page<Ticket>), (status = 400, body = tallydesk_shared::api::ErrorBody)),
+    responses((status = 200, body = Page<TicketWithSla>), (status = 400, body = tallydesk_shared::api::ErrorBody)),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all, err)]
 pub async fn list(
+    State(state): State<AppState>,
     mut scope: Scope,
     Query(params): Query<ListParams>,
-) -> ApiResult<axum::Json<Page<Ticket>>> {
+) -> ApiResult<axum::Json<Page<TicketWithSla>>> {
+    let now = state.clock.now();
     scope.require(Action::ViewTicket)?;
     let (key, desc) = parse_sort(params.sort.as_deref())?;
     let limit = params.limit.unwrap_or(50);
@@ -755,8 +811,11 @@ pub async fn list(
     }
 
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("select ");
-    qb.push(TICKET_COLUMNS)
-        .push(", priority_rank from tickets where tenant_id = ");
+    qb.push(TICKET_COLUMNS).push(format_args!(
+        ", priority_rank, {SLA_DEADLINE} as sla_deadline
+         from tickets left join ticket_sla s on s.ticket_id = tickets.id
+         where tickets.tenant_id = "
+    ));
     qb.push_bind(scope.tenant.as_uuid());
     let own_only = tallydesk_shared::permission::access(scope.role, Action::ViewTicket)
         == tallydesk_shared::Access::OwnTickets;
@@ -788,6 +847,13 @@ pub async fn list(
     if let Some(customer) = params.customer {
         qb.push(" and customer_id = ").push_bind(customer.as_uuid());
     }
+    if let Some(state) = params.sla_state {
+        let state = serde_json::to_value(state).map_err(anyhow::Error::from)?;
+        qb.push(" and sla_state_at(s.idle_state, s.at_risk_at, s.due_at, s.breached_at, ")
+            .push_bind(now)
+            .push(") = ")
+            .push_bind(state.as_str().unwrap_or_default().to_owned());
+    }
     if let Some(q) = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         if q.chars().count() > 200 {
             return Err(ApiError::bad_request(
@@ -805,6 +871,7 @@ pub async fn list(
         SortKey::CreatedAt => "created_at",
         SortKey::UpdatedAt => "updated_at",
         SortKey::Priority => "priority_rank",
+        SortKey::SlaDue => SLA_DEADLINE,
     };
     let dir = if desc { "desc" } else { "asc" };
     if let Some(c) = &cursor {
@@ -822,7 +889,6 @@ pub async fn list(
     qb.push_bind(i64::from(limit) + 1);
 
     let mut rows: Vec<ListRow> = qb.build_query_as().fetch_all(&mut *scope.tx).await?;
-    scope.commit().await?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|last| {
@@ -832,6 +898,7 @@ pub async fn list(
                 at: match key {
                     SortKey::CreatedAt => Some(last.ticket.created_at),
                     SortKey::UpdatedAt => Some(last.ticket.updated_at),
+                    SortKey::SlaDue => Some(last.sla_deadline),
                     SortKey::Priority => None,
                 },
                 rank: (key == SortKey::Priority).then_some(last.priority_rank),
@@ -841,10 +908,20 @@ pub async fn list(
     } else {
         None
     };
-    let items = rows
+    let tickets = rows
         .into_iter()
         .map(|r| Ticket::try_from(r.ticket))
-        .collect::<ApiResult<_>>()?;
+        .collect::<ApiResult<Vec<_>>>()?;
+    let ids: Vec<TicketId> = tickets.iter().map(|t| t.id).collect();
+    let mut slas = sla::current(&mut scope.tx, scope.tenant, &ids, now).await?;
+    scope.commit().await?;
+    let items = tickets
+        .into_iter()
+        .map(|ticket| TicketWithSla {
+            sla: slas.remove(&ticket.id).unwrap_or_default(),
+            ticket,
+        })
+        .collect();
     Ok(axum::Json(Page { items, next_cursor }))
 }
 
@@ -853,7 +930,11 @@ struct ListRow {
     #[sqlx(flatten)]
     ticket: TicketRow,
     priority_rank: i16,
+    sla_deadline: DateTime<Utc>,
 }
+
+/// The `sla_due` sort key: the ticket's earliest breach or deadline, else the far end.
+const SLA_DEADLINE: &str = "coalesce(s.deadline, '9999-12-31T00:00:00Z'::timestamptz)";
 
 fn encode_cursor(cursor: &Cursor) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
