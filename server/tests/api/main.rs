@@ -6,6 +6,7 @@ mod jwt;
 mod oidc_provider;
 mod permissions;
 mod seed;
+mod sla;
 mod support;
 mod tenancy;
 mod tickets;

@@ -1,13 +1,13 @@
 //! Test support: a real token issuer on loopback and the server's router over a fresh database.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
 use http_body_util::BodyExt as _;
 use jsonwebtoken::{EncodingKey, Header};
 use p256::ecdsa::SigningKey;
@@ -89,6 +89,31 @@ impl Issuer {
     }
 }
 
+/// A clock the test moves by hand, for deadlines: it starts on Monday 2026-11-02 at 08:00 UTC.
+#[derive(Clone)]
+pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    pub fn new() -> TestClock {
+        let start = "2026-11-02T08:00:00Z".parse().expect("a start time");
+        TestClock(Arc::new(Mutex::new(start)))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock")
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().expect("clock") += by;
+    }
+
+    /// The server's clock, reading this one.
+    pub fn clock(&self) -> Clock {
+        let this = self.clone();
+        Clock::fixed(move || this.now())
+    }
+}
+
 /// The server's router over a fresh migrated database, with one trusted issuer.
 #[derive(Clone)]
 pub struct TestApp {
@@ -96,6 +121,10 @@ pub struct TestApp {
     pub issuer: Arc<Issuer>,
     /// Connections as the request role (row-level security applies).
     pub app_pool: PgPool,
+    /// The database owner's connections (what the SLA monitor runs as).
+    pub owner: PgPool,
+    /// Tokens outlive any time the test clock moves through.
+    long_tokens: bool,
 }
 
 /// A response: status and JSON body (`Value::Null` when empty).
@@ -129,6 +158,21 @@ impl TestApp {
 
     /// Like [`TestApp::new`], also trusting `issuers` and expecting `audience` in tokens.
     pub async fn trusting(owner: PgPool, issuers: &[String], audience: &str) -> TestApp {
+        TestApp::build(owner, issuers, audience, Clock::system(), false).await
+    }
+
+    /// Like [`TestApp::new`], with the server's time read from `clock`.
+    pub async fn with_clock(owner: PgPool, clock: &TestClock) -> TestApp {
+        TestApp::build(owner, &[], AUDIENCE, clock.clock(), true).await
+    }
+
+    async fn build(
+        owner: PgPool,
+        issuers: &[String],
+        audience: &str,
+        clock: Clock,
+        long_tokens: bool,
+    ) -> TestApp {
         let issuer = Arc::new(Issuer::start().await);
         let options = (*owner.connect_options()).clone();
         let app_pool = tallydesk_server::db::app_pool(options, 16)
@@ -138,11 +182,13 @@ impl TestApp {
         let mut trusted = vec![issuer.url.clone()];
         trusted.extend_from_slice(issuers);
         let verifier = Verifier::new(trusted, audience.to_owned(), http);
-        let state = AppState::new(app_pool.clone(), verifier, Clock::system());
+        let state = AppState::new(app_pool.clone(), verifier, clock);
         TestApp {
             router: tallydesk_server::app(state),
             issuer,
             app_pool,
+            owner,
+            long_tokens,
         }
     }
 
@@ -198,7 +244,12 @@ impl TestApp {
     pub fn user(&self, subject: &str) -> User {
         User {
             app: self.clone(),
-            token: self.issuer.token(subject),
+            token: if self.long_tokens {
+                let year = (Utc::now() + Duration::days(365)).timestamp();
+                self.issuer.token_with(subject, json!({ "exp": year }))
+            } else {
+                self.issuer.token(subject)
+            },
             tenant: None,
         }
     }
