@@ -1,6 +1,7 @@
 // The one place that talks to Rust: every command's result is unwrapped here, and every
 // failure becomes an `AppError` whose `code` the views branch on.
 
+import { Channel } from '@tauri-apps/api/core';
 import { commands } from '../bindings';
 import type * as B from '../bindings';
 
@@ -25,13 +26,31 @@ export type CreateTicket = B.CreateTicket_Deserialize;
 export type PatchTicket = B.PatchTicket_Deserialize;
 export type CreateCustomer = B.CreateCustomer_Deserialize;
 export type PatchCustomer = B.PatchCustomer_Deserialize;
+export type ClaimTarget = B.ClaimTarget_Deserialize;
+export type Decision = B.Decision_Serialize;
+export type Expense = B.Expense_Serialize;
+export type ExpenseInput = B.ExpenseInput_Deserialize;
+export type ExpenseItem = B.ExpenseItem_Serialize;
+export type ExpenseList = B.ExpenseList_Serialize;
+export type ExpenseQuery = B.ExpenseQuery_Serialize;
+export type ExpenseReview = B.ExpenseReview_Serialize;
+export type ScanEvent = B.ScanEvent_Serialize;
 export type {
   AssigneeFilter,
+  ClaimRef,
+  CurrencyTotal,
   CustomerId,
   Density,
   ErrorCode,
+  ExpenseId,
+  ExpenseStatus,
+  FieldSource,
   Priority,
+  ReadLine,
+  Reading,
   Role,
+  ScanFile,
+  ScanStage,
   Status,
   Theme,
   TicketId,
@@ -39,7 +58,7 @@ export type {
   TicketView,
   UserId,
 } from '../bindings';
-import type { CustomerId, ErrorCode, Status, TicketId } from '../bindings';
+import type { CustomerId, ErrorCode, ExpenseId, Status, TicketId } from '../bindings';
 
 export class AppError extends Error {
   readonly code: ErrorCode;
@@ -116,4 +135,22 @@ export const api = {
   getPreferences: () => unwrap(commands.getPreferences()),
   setPreferences: (preferences: Preferences) => unwrap(commands.setPreferences(preferences)),
   appInfo: () => unwrap(commands.appInfo()),
+  // The bindings type a channel's messages as what Rust accepts, but Rust only sends on it: the
+  // messages are `ScanEvent_Serialize`.
+  /** Reads receipt files and folders into drafts; `onevent` hears each file's progress. */
+  scanReceipts: (paths: string[], onevent: (event: ScanEvent) => void) =>
+    unwrap(commands.scanReceipts(paths, new Channel<ScanEvent>(onevent) as unknown as Channel<B.ScanEvent_Deserialize>)),
+  /** The system's file chooser; no paths when the person cancels. */
+  pickReceipts: (folders: boolean) => commands.pickReceipts(folders).catch((e: unknown) => Promise.reject(AppError.from(e))),
+  getExpense: (id: ExpenseId) => unwrap(commands.getExpense(id)),
+  saveDraft: (id: ExpenseId, input: ExpenseInput) => unwrap(commands.saveDraft(id, input)),
+  submitExpense: (id: ExpenseId, input: ExpenseInput, target: ClaimTarget) =>
+    unwrap(commands.submitExpense(id, input, target)),
+  decideExpense: (id: ExpenseId, approve: boolean, note: string | null, version: number) =>
+    unwrap(commands.decideExpense(id, approve, note, version)),
+  discardDraft: (id: ExpenseId) => unwrap(commands.discardDraft(id)),
+  listExpenses: (query: ExpenseQuery) => unwrap(commands.listExpenses(query)),
+  /** Asks where to save, then writes the CSV; `null` when the person cancels. */
+  exportExpensesCsv: (query: ExpenseQuery) => unwrap(commands.exportExpensesCsv(query)),
+  openClaims: () => unwrap(commands.openClaims()),
 };

@@ -4,7 +4,7 @@
 
 import { onDestroy } from 'svelte';
 
-/** Key names: the character (`n`, `/`, `?`), `Enter`, `Escape`, or `mod+k` for Ctrl/Cmd+K. */
+/** Key names: the character (`n`, `/`, `?`), `Enter`, `Escape`, or `mod+k` / `mod+s` for Ctrl/Cmd+K / S. */
 export type Bindings = Record<string, (() => void) | undefined>;
 
 const layers: (() => Bindings)[] = [];
@@ -33,7 +33,8 @@ function isControl(target: EventTarget | null): boolean {
 }
 
 function keyName(event: KeyboardEvent): string | null {
-  if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') return 'mod+k';
+  const letter = event.key.toLowerCase();
+  if ((event.ctrlKey || event.metaKey) && !event.altKey && (letter === 'k' || letter === 's')) return `mod+${letter}`;
   if (event.ctrlKey || event.metaKey || event.altKey) return null;
   return event.key;
 }
@@ -43,7 +44,8 @@ export function handleKeydown(event: KeyboardEvent) {
   if (document.querySelector('dialog[open]')) return;
   const key = keyName(event);
   if (key === null) return;
-  if (isTyping(event.target) && key !== 'mod+k') return;
+  // Ctrl/Cmd shortcuts work in fields too: they type nothing.
+  if (isTyping(event.target) && !key.startsWith('mod+')) return;
   // Enter on a button or link activates it; only elsewhere does it open the selection.
   if (key === 'Enter' && isControl(event.target)) return;
   for (let i = layers.length - 1; i >= 0; i--) {
@@ -61,6 +63,7 @@ export const SHORTCUTS: { keys: string[]; what: string; where: string }[] = [
   { keys: ['n'], what: 'New ticket', where: 'Anywhere' },
   { keys: ['/', 'Ctrl K'], what: 'Search tickets', where: 'Anywhere' },
   { keys: ['?'], what: 'Show keyboard shortcuts', where: 'Anywhere' },
+  { keys: ['a'], what: 'Add receipts (photos or scans) to read', where: 'Anywhere' },
   { keys: ['j'], what: 'Next ticket', where: 'Queue and ticket' },
   { keys: ['k'], what: 'Previous ticket', where: 'Queue and ticket' },
   { keys: ['Enter'], what: 'Open the selected ticket', where: 'Queue' },
@@ -69,4 +72,5 @@ export const SHORTCUTS: { keys: string[]; what: string; where: string }[] = [
   { keys: ['h'], what: 'Put on hold', where: 'Ticket' },
   { keys: ['r'], what: 'Resolve', where: 'Ticket' },
   { keys: ['c'], what: 'Close ticket', where: 'Ticket' },
+  { keys: ['Ctrl S'], what: 'Save the draft', where: 'Receipt review' },
 ];

@@ -1,6 +1,6 @@
 // What the UI calls things. Which moves exist is decided in Rust (`allowed_moves`); this only names them.
 
-import type { Priority, Role, Status, TicketSort, TicketView } from './ipc';
+import type { ExpenseStatus, Priority, Role, ScanStage, Status, TicketSort, TicketView } from './ipc';
 
 export const STATUS_LABEL: Record<Status, string> = {
   open: 'Open',
@@ -72,3 +72,22 @@ export const MOVE_KEY: Record<Status, string | null> = {
 export function categoryLabel(category: string): string {
   return category.charAt(0).toUpperCase() + category.slice(1).replace(/[-_]/g, ' ');
 }
+
+export const EXPENSE_STATUS_LABEL: Record<ExpenseStatus, string> = {
+  draft: 'Draft',
+  submitted: 'Submitted',
+  approved: 'Approved',
+  rejected: 'Rejected',
+};
+
+export const EXPENSE_STATUSES = Object.keys(EXPENSE_STATUS_LABEL) as ExpenseStatus[];
+
+/** A receipt's step while it is read, in words. */
+export const SCAN_STAGE_LABEL: Record<ScanStage, string> = {
+  queued: 'Waiting',
+  loading_models: 'Starting the receipt reader',
+  opening_image: 'Opening the image',
+  reading_text: 'Reading the text',
+  finding_fields: 'Finding the total and date',
+  saving: 'Saving the draft',
+};

@@ -1,6 +1,6 @@
 // The keys and fetchers of everything the UI reads from Rust. Mutations invalidate by these keys.
 
-import type { CustomerId, TicketId, TicketQuery, TicketRow } from './ipc';
+import type { CustomerId, ExpenseId, ExpenseQuery, TicketId, TicketQuery, TicketRow } from './ipc';
 import { api } from './ipc';
 import type { PagedSpec, QuerySpec } from './query.svelte';
 
@@ -18,6 +18,9 @@ export const queries = {
   ticket: (id: TicketId) => ({ key: ['ticket', id, 'detail'], fetch: () => api.viewTicket(id) }),
   comments: (id: TicketId) => ({ key: ['ticket', id, 'comments'], fetch: () => api.listComments(id) }),
   activity: (id: TicketId) => ({ key: ['ticket', id, 'activity'], fetch: () => api.ticketActivity(id) }),
+  expenses: (query: ExpenseQuery) => ({ key: ['expenses', query], fetch: () => api.listExpenses(query) }),
+  expense: (id: ExpenseId) => ({ key: ['expense', id], fetch: () => api.getExpense(id) }),
+  openClaims: () => ({ key: ['open-claims'], fetch: api.openClaims }),
 } satisfies Record<string, (...args: never[]) => QuerySpec<unknown>>;
 
 /** The queue: `query` without its cursor and page size, read in pages. */
@@ -31,4 +34,15 @@ export function ticketPages(query: TicketQuery): PagedSpec<TicketRow> {
 /** What changes when a ticket does: its own entries, the queue, the view counts, customers. */
 export function ticketChanged(id?: TicketId) {
   return [['tickets'], ['workspace'], ['customer'], ...(id ? [['ticket', id]] : [])] as const;
+}
+
+/** No filters: every expense the user may see. */
+export const ALL_EXPENSES: ExpenseQuery = { from: null, to: null, merchant: null, category: null, status: null, ticket_id: null };
+
+/** The expenses filed on one ticket. */
+export const ticketExpenses = (id: TicketId) => queries.expenses({ ...ALL_EXPENSES, ticket_id: id });
+
+/** What changes when an expense does: it, the lists, the claims, and the ticket it is filed on. */
+export function expenseChanged(id: ExpenseId, ticket?: TicketId | null) {
+  return [['expense', id], ['expenses'], ['open-claims'], ...(ticket ? ticketChanged(ticket) : [])] as const;
 }

@@ -1,6 +1,6 @@
 // Which screen is shown. The route is also the `last_view` preference, restored on restart.
 
-import type { CustomerId, TicketId, TicketView } from './ipc';
+import type { CustomerId, ExpenseId, TicketId, TicketView } from './ipc';
 import { VIEWS } from './labels';
 
 export type Route =
@@ -8,6 +8,8 @@ export type Route =
   | { name: 'ticket'; id: TicketId }
   | { name: 'customers' }
   | { name: 'customer'; id: CustomerId }
+  | { name: 'expenses' }
+  | { name: 'expense'; id: ExpenseId }
   | { name: 'settings' };
 
 export const DEFAULT_ROUTE: Route = { name: 'queue', view: 'all' };
@@ -20,6 +22,8 @@ export function formatRoute(route: Route): string {
       return `ticket/${route.id}`;
     case 'customer':
       return `customer/${route.id}`;
+    case 'expense':
+      return `expense/${route.id}`;
     default:
       return route.name;
   }
@@ -32,7 +36,9 @@ export function parseRoute(text: string): Route | null {
       return VIEWS.includes(arg as TicketView) ? { name, view: arg as TicketView } : null;
     case 'ticket':
     case 'customer':
+    case 'expense':
       return arg ? { name, id: arg } : null;
+    case 'expenses':
     case 'customers':
     case 'settings':
       return { name };
