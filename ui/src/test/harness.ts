@@ -7,6 +7,8 @@ import { clearQueries } from '../lib/query.svelte';
 import { clearFilters, queue } from '../lib/queue.svelte';
 import { router, type Route, formatRoute } from '../lib/router.svelte';
 import { notices } from '../lib/notices.svelte';
+import { clearExpenseFilters } from '../lib/expense-filters.svelte';
+import { scans } from '../lib/scans.svelte';
 import { setDesk } from './fake-bindings';
 import { createFakeDesk, type FakeDesk } from './fake-desk';
 
@@ -18,6 +20,9 @@ export function installDesk(options?: Parameters<typeof createFakeDesk>[0]): Fak
   clearFilters();
   Object.assign(queue, { view: 'all', sort: 'newest', selected: 0 });
   notices.splice(0, notices.length);
+  scans.list.splice(0, scans.list.length);
+  Object.assign(scans, { open: true, announcement: '' });
+  clearExpenseFilters();
   goTo({ name: 'queue', view: 'all' });
   document.documentElement.removeAttribute('data-theme');
   return desk;
