@@ -49,11 +49,20 @@ export class WebDriver {
     return this.request('POST', this.s('/execute/sync'), { script, args });
   }
 
+  /** Runs `script` in the page; it gets a callback as its last argument and calls it with the result. */
+  async executeAsync(script, args = []) {
+    return this.request('POST', this.s('/execute/async'), { script, args });
+  }
+
   async title() {
     return this.request('GET', this.s('/title'));
   }
 
+  /** The window as it looks now. WebKitWebDriver takes it after the page's next paint, and a page
+   * where nothing changes does not paint: the request would hang. So a pixel nobody sees keeps
+   * changing for a moment first. */
   async screenshot() {
+    await this.execute(REPAINT);
     return Buffer.from(await this.request('GET', this.s('/screenshot')), 'base64');
   }
 
@@ -135,6 +144,26 @@ export class Element {
     return this.driver.request('GET', this.path('/selected'));
   }
 }
+
+// Runs in the page: changes an invisible pixel every frame for two seconds.
+const REPAINT = `
+let el = document.getElementById('e2e-repaint');
+if (!el) {
+  el = document.createElement('div');
+  el.id = 'e2e-repaint';
+  el.setAttribute('aria-hidden', 'true');
+  el.style.cssText = 'position:fixed;left:0;top:0;width:1px;height:1px;pointer-events:none;z-index:2147483647';
+  document.body.appendChild(el);
+}
+let on = false;
+clearInterval(window.__e2eRepaint);
+const until = Date.now() + 2000;
+window.__e2eRepaint = setInterval(() => {
+  on = !on;
+  el.style.background = on ? 'rgba(0, 0, 0, 0.01)' : 'rgba(0, 0, 0, 0.02)';
+  if (Date.now() > until) { clearInterval(window.__e2eRepaint); el.remove(); }
+}, 16);
+`;
 
 // Runs in the page: roles from ARIA or the element's native semantics, names from
 // aria-labelledby, aria-label, <label>, or text content.
