@@ -398,6 +398,19 @@ impl Desk {
     }
 
     pub async fn create_ticket(&self, input: &CreateTicket) -> DeskResult<Ticket> {
+        let mut tx = self.store.write().await?;
+        let id = self.insert_ticket(&mut tx, input).await?;
+        tx.commit().await?;
+        self.touched();
+        self.load(id).await
+    }
+
+    /// Creates a ticket inside `tx`, for operations that make one along with something else.
+    pub(crate) async fn insert_ticket(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        input: &CreateTicket,
+    ) -> DeskResult<TicketId> {
         self.require(Action::CreateTicket)?;
         let title = TicketTitle::parse(&input.title)?;
         let description = TicketDescription::parse(&input.description)?;
@@ -418,18 +431,17 @@ impl Desk {
         if input.assignee_id.is_some() || input.requester_id.is_some() {
             self.require(Action::CreateTicketForOthers)?;
         }
-        let mut tx = self.store.write().await?;
         if let Some(assignee) = input.assignee_id {
-            check_assignee(&mut tx, assignee).await?;
+            check_assignee(tx, assignee).await?;
         }
         if let Some(customer) = input.customer_id {
-            check_customer(&mut tx, customer).await?;
+            check_customer(tx, customer).await?;
         }
         let requester = input.requester_id.unwrap_or(self.me.id);
         let now = self.now();
         let id = TicketId::new();
         let number: i64 = sqlx::query_scalar("select coalesce(max(number), 0) + 1 from tickets")
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
         let priority = input.priority.unwrap_or_default();
         sqlx::query(
@@ -448,10 +460,10 @@ impl Desk {
         .bind(input.customer_id.map(|c| c.to_string()))
         .bind(to_micros(now))
         .bind(to_micros(now))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         record(
-            &mut tx,
+            tx,
             Some(id),
             self.me.id,
             "ticket.created",
@@ -462,9 +474,7 @@ impl Desk {
             now,
         )
         .await?;
-        tx.commit().await?;
-        self.touched();
-        self.load(id).await
+        Ok(id)
     }
 
     pub async fn update_ticket(&self, id: TicketId, patch: &PatchTicket) -> DeskResult<Ticket> {

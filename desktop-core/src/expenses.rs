@@ -561,6 +561,7 @@ impl Desk {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.touched();
         self.load_expense(id).await
     }
 
@@ -657,6 +658,10 @@ impl Desk {
                 format!("{spent_on} is in the future"),
             ));
         }
+        let now = self.now();
+        // The claim ticket, when a new one is made, and the expense are one transaction, so a
+        // failed submit leaves no empty claim behind.
+        let mut tx = self.store().write().await?;
         let ticket = match target {
             ClaimTarget::Existing { ticket_id } => {
                 let detail = self.ticket(*ticket_id).await?;
@@ -685,21 +690,21 @@ impl Desk {
                     Some(t) => TicketTitle::parse(t)?.into_inner(),
                     None => format!("Expense claim: {merchant}, {spent_on}"),
                 };
-                self.create_ticket(&CreateTicket {
-                    title: title.chars().take(TicketTitle::MAX_CHARS).collect(),
-                    description: String::new(),
-                    priority: None,
-                    category: Some("expense".to_owned()),
-                    assignee_id: None,
-                    customer_id: None,
-                    requester_id: None,
-                })
+                self.insert_ticket(
+                    &mut tx,
+                    &CreateTicket {
+                        title: title.chars().take(TicketTitle::MAX_CHARS).collect(),
+                        description: String::new(),
+                        priority: None,
+                        category: Some("expense".to_owned()),
+                        assignee_id: None,
+                        customer_id: None,
+                        requester_id: None,
+                    },
+                )
                 .await?
-                .id
             }
         };
-        let now = self.now();
-        let mut tx = self.store().write().await?;
         let done = sqlx::query(
             "update expenses set merchant = ?, spent_on = ?, currency = ?, amount_minor = ?,
                     subtotal_minor = ?, tax_minor = ?, category = ?, items = ?, note = ?,
@@ -748,6 +753,7 @@ impl Desk {
         .await?;
         touch_ticket(&mut tx, ticket, now).await?;
         tx.commit().await?;
+        self.touched();
         self.load_expense(id).await
     }
 
@@ -836,6 +842,7 @@ impl Desk {
         .await?;
         touch_ticket(&mut tx, ticket, now).await?;
         tx.commit().await?;
+        self.touched();
         self.load_expense(id).await
     }
 

@@ -364,6 +364,16 @@ async fn incomplete_or_bad_drafts_are_refused_with_the_field_named() {
         assert_eq!(err.code, ErrorCode::InvalidField, "{err:?}");
         assert_eq!(err.field.as_deref(), Some(field), "{err:?}");
     }
+    let stale = ExpenseInput {
+        version: base.version - 1,
+        ..base.clone()
+    };
+    let err = f
+        .desk
+        .submit_expense(draft.id, &stale, &ClaimTarget::New { title: None })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::StaleVersion);
     let review = f.desk.expense(draft.id).await.unwrap();
     assert_eq!(review.expense, draft, "nothing changed");
     assert!(
