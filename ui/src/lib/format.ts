@@ -52,3 +52,16 @@ export function calendarDate(iso: string | null | undefined): string {
   const date = new Date(`${iso}T00:00:00Z`);
   return Number.isNaN(date.getTime()) ? iso : calendarDay.format(date);
 }
+
+/** A length of time, to the minute: "9 min", "2 h 10 min", "3 d 4 h". */
+export function duration(minutes: number): string {
+  const m = Math.max(0, Math.round(minutes));
+  if (m < 60) return `${m} min`;
+  if (m < 24 * 60) {
+    const h = Math.floor(m / 60);
+    return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+  }
+  const d = Math.floor(m / (24 * 60));
+  const h = Math.floor((m % (24 * 60)) / 60);
+  return h ? `${d} d ${h} h` : `${d} d`;
+}

@@ -35,8 +35,16 @@ export type ExpenseList = B.ExpenseList_Serialize;
 export type ExpenseQuery = B.ExpenseQuery_Serialize;
 export type ExpenseReview = B.ExpenseReview_Serialize;
 export type ScanEvent = B.ScanEvent_Serialize;
+export type TargetState = B.TargetState_Serialize;
+export type TicketSla = B.TicketSla_Serialize;
+export type Policy = B.Policy_Serialize;
+export type PolicyInput = B.PolicyInput_Serialize;
+export type CalendarRecord = B.CalendarRecord_Serialize;
+export type CalendarInput = B.CalendarInput_Serialize;
+export type WeeklyHours = B.WeeklyHours_Serialize;
 export type {
   AssigneeFilter,
+  CalendarId,
   ClaimRef,
   CurrencyTotal,
   CustomerId,
@@ -45,20 +53,24 @@ export type {
   ExpenseId,
   ExpenseStatus,
   FieldSource,
+  Mute,
   Priority,
   ReadLine,
   Reading,
   Role,
   ScanFile,
   ScanStage,
+  SlaPolicyId,
+  SlaState,
   Status,
+  Target,
   Theme,
   TicketId,
   TicketSort,
   TicketView,
   UserId,
 } from '../bindings';
-import type { CustomerId, ErrorCode, ExpenseId, Status, TicketId } from '../bindings';
+import type { CalendarId, CustomerId, ErrorCode, ExpenseId, Mute, SlaPolicyId, Status, TicketId } from '../bindings';
 
 export class AppError extends Error {
   readonly code: ErrorCode;
@@ -153,4 +165,18 @@ export const api = {
   /** Asks where to save, then writes the CSV; `null` when the person cancels. */
   exportExpensesCsv: (query: ExpenseQuery) => unwrap(commands.exportExpensesCsv(query)),
   openClaims: () => unwrap(commands.openClaims()),
+  /** The ticket on screen, which does not notify; `null` when none is. */
+  watchTicket: (id: TicketId | null) => commands.watchTicket(id).catch((e: unknown) => Promise.reject(AppError.from(e))),
+  /** Do not disturb; resolves to until when alerts are muted (`null`: they are not). */
+  muteAlerts: (mute: Mute) => commands.muteAlerts(mute).catch((e: unknown) => Promise.reject(AppError.from(e))),
+  listSlaPolicies: () => unwrap(commands.listSlaPolicies()),
+  /** Creates a policy (`id` null) or changes the one read at `version`. */
+  saveSlaPolicy: (id: SlaPolicyId | null, input: PolicyInput, version: number | null) =>
+    unwrap(commands.saveSlaPolicy(id, input, version)),
+  deleteSlaPolicy: (id: SlaPolicyId) => unwrap(commands.deleteSlaPolicy(id)),
+  listCalendars: () => unwrap(commands.listCalendars()),
+  /** Creates a calendar (`id` null) or changes the one read at `version`. */
+  saveCalendar: (id: CalendarId | null, input: CalendarInput, version: number | null) =>
+    unwrap(commands.saveCalendar(id, input, version)),
+  deleteCalendar: (id: CalendarId) => unwrap(commands.deleteCalendar(id)),
 };

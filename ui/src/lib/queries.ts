@@ -21,6 +21,9 @@ export const queries = {
   expenses: (query: ExpenseQuery) => ({ key: ['expenses', query], fetch: () => api.listExpenses(query) }),
   expense: (id: ExpenseId) => ({ key: ['expense', id], fetch: () => api.getExpense(id) }),
   openClaims: () => ({ key: ['open-claims'], fetch: api.openClaims }),
+  /** In the order they are tried. */
+  slaPolicies: () => ({ key: ['sla-policies'], fetch: api.listSlaPolicies }),
+  calendars: () => ({ key: ['calendars'], fetch: api.listCalendars }),
 } satisfies Record<string, (...args: never[]) => QuerySpec<unknown>>;
 
 /** The queue: `query` without its cursor and page size, read in pages. */
@@ -45,4 +48,9 @@ export const ticketExpenses = (id: TicketId) => queries.expenses({ ...ALL_EXPENS
 /** What changes when an expense does: it, the lists, the claims, and the ticket it is filed on. */
 export function expenseChanged(id: ExpenseId, ticket?: TicketId | null) {
   return [['expense', id], ['expenses'], ['open-claims'], ...(ticket ? ticketChanged(ticket) : [])] as const;
+}
+
+/** What changes when an SLA policy or calendar does: the settings, and every ticket's SLA. */
+export function slaSettingsChanged() {
+  return [['sla-policies'], ['calendars'], ['tickets'], ['ticket'], ['customer']] as const;
 }
