@@ -9,6 +9,8 @@ import { router, type Route, formatRoute } from '../lib/router.svelte';
 import { notices } from '../lib/notices.svelte';
 import { clearExpenseFilters } from '../lib/expense-filters.svelte';
 import { scans } from '../lib/scans.svelte';
+import { alerts } from '../lib/alerts.svelte';
+import { resetWatch } from '../lib/watch';
 import { setDesk } from './fake-bindings';
 import { createFakeDesk, type FakeDesk } from './fake-desk';
 
@@ -23,6 +25,8 @@ export function installDesk(options?: Parameters<typeof createFakeDesk>[0]): Fak
   scans.list.splice(0, scans.list.length);
   Object.assign(scans, { open: true, announcement: '' });
   clearExpenseFilters();
+  resetWatch();
+  alerts.mutedUntil = null;
   goTo({ name: 'queue', view: 'all' });
   document.documentElement.removeAttribute('data-theme');
   return desk;
