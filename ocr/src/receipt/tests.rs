@@ -158,6 +158,18 @@ fn without_a_total_line_the_total_is_cash_less_change() {
 }
 
 #[test]
+fn a_printed_rounded_total_read_twice_is_not_overruled_by_a_misread_cash_amount() {
+    let text = "Total  5.00\nRounding Adjustment  0.00\nTotal After Rounding  5.00\n\
+                Cash  10.03\nCHANGE  5.00\n";
+    let r = parse(&lines_from_text(text), &ParseOptions::default());
+    assert_eq!(
+        r.total.map(|t| t.value),
+        Some(amount("5.00")),
+        "two total rows agree, so cash less change (5.03) must hold a misread digit"
+    );
+}
+
+#[test]
 fn total_and_its_amount_pair_up_by_row_even_when_read_as_separate_boxes() {
     let lines = vec![
         line("TOTAL", 0., 100.),
