@@ -53,7 +53,9 @@ export function countdown(target: TargetState, now: number): string {
     case 'breached': {
       const since = time(t.breached_at ?? t.due_at);
       const minutes = Number.isNaN(since) ? Math.floor(-t.remaining_seconds / 60) : Math.floor((now - since) / 60_000);
-      return minutes < 1 ? 'Breached just now' : `Breached ${duration(minutes)} ago`;
+      // Past a day, the days say enough (and the text fits the queue's column).
+      if (minutes < 1) return 'Breached just now';
+      return `Breached ${minutes >= 24 * 60 ? duration(Math.floor(minutes / (24 * 60)) * 24 * 60) : duration(minutes)} ago`;
     }
     case 'paused':
       return 'Paused';

@@ -49,6 +49,8 @@ describe('an SLA countdown', () => {
     expect(countdown(target({ state: 'paused', remaining_seconds: 3600 }), NOW)).toBe('Paused');
     expect(countdown(target({ state: 'met', met_at: iso(NOW - MIN) }), NOW)).toBe('Met');
     expect(countdown(target({ due_at: iso(NOW + 3 * 24 * 60 * MIN + 4 * 60 * MIN) }), NOW)).toBe('3 d 4 h left');
+    const long = target({ state: 'breached', breached_at: iso(NOW - (4 * 24 + 20) * 60 * MIN), remaining_seconds: -1 });
+    expect(countdown(long, NOW), 'past a day the days say enough, and fit the queue').toBe('Breached 4 d ago');
   });
 
   it('moves on by itself: a running target turns at risk at its warning, then breached at its due time', () => {
