@@ -177,6 +177,7 @@ const implicit = (el) => {
   if (tag === 'input' && type === 'checkbox') return 'checkbox';
   if (tag === 'input' && type === 'radio') return 'radio';
   if (tag === 'input' && type === 'search') return 'searchbox';
+  if (tag === 'input' && type === 'number') return 'spinbutton';
   if (tag === 'input' && ['', 'text', 'email', 'url', 'tel', 'password'].includes(type)) return 'textbox';
   if (tag === 'textarea') return 'textbox';
   if (tag === 'select') return el.multiple ? 'listbox' : 'combobox';
