@@ -1,7 +1,7 @@
 //! The Tallydesk server: a REST API over Postgres for many tenants, isolated by row-level security.
 //!
-//! [`app`] builds the router (tests drive it directly); [`serve`] runs it with a database and
-//! the SLA [`monitor`].
+//! [`app`] builds the router (tests drive it directly); [`serve`] runs it with a database, the
+//! SLA [`monitor`] and the LISTEN connection that feeds SLA [`events`] to connected clients.
 
 pub mod activity;
 pub mod auth;
@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod embedded_pg;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod monitor;
 pub mod seed;
@@ -28,7 +29,10 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::auth::IdentityCache;
 use crate::auth::jwt::Verifier;
 use crate::config::Config;
-use crate::http::{customers, docs, me, members, sla as sla_settings, tickets};
+use crate::events::SlaEvents;
+use crate::http::{
+    customers, docs, events as event_stream, me, members, sla as sla_settings, tickets,
+};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -59,6 +63,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     pub clock: Clock,
     pub identities: Arc<IdentityCache>,
+    /// SLA events for `/events` streams; fed by [`SlaEvents::listen`].
+    pub events: SlaEvents,
 }
 
 impl AppState {
@@ -68,6 +74,7 @@ impl AppState {
             verifier: Arc::new(verifier),
             clock,
             identities: Arc::default(),
+            events: SlaEvents::new(),
         }
     }
 }
@@ -78,6 +85,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(me::health))
         .route("/me", get(me::me))
         .route("/tenants", post(me::create_tenant))
+        .route("/events", get(event_stream::stream))
         .route("/tickets", get(tickets::list).post(tickets::create))
         .route(
             "/tickets/{id}",
@@ -150,6 +158,9 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     );
     let clock = Clock::system();
     let state = AppState::new(database.app.clone(), verifier, clock.clone());
+    let listening = state
+        .events
+        .listen((*database.owner.connect_options()).clone());
     let sla_monitor = monitor::Monitor::new(database.owner.clone(), clock);
     let monitor = tokio::spawn(async move {
         if let Err(e) = sla_monitor.run().await {
@@ -164,10 +175,15 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         listener.local_addr()?,
         listener.local_addr()?
     );
+    let events = state.events.clone();
     let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            events.close();
+        })
         .await;
     monitor.abort();
+    drop(listening);
     database.close().await?;
     served.map_err(Into::into)
 }

@@ -31,7 +31,8 @@ type Tx = Transaction<'static, Postgres>;
 pub const DEADLINES_CHANNEL: &str = "tallydesk_sla_deadlines";
 
 /// The monitor NOTIFYs this once per recorded event, with
-/// `{"tenant_id", "ticket_id", "target", "kind", "at"}`, for clients to be pushed.
+/// `{"tenant_id", "ticket_id", "target", "kind", "at", "requester_id"}`, for clients to be
+/// pushed ([`crate::events`]).
 pub const EVENTS_CHANNEL: &str = "tallydesk_sla";
 
 /// The SLA monitor as a user (the migration makes it): the actor of `sla.*` activity entries.
@@ -289,7 +290,10 @@ pub async fn current(
 // ---- Derived rows and events ------------------------------------------------------------------
 
 /// An SLA event: a target at risk, or breached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Kind {
     AtRisk,
     Breached,
@@ -311,7 +315,7 @@ impl Kind {
     }
 }
 
-fn target_text(target: Target) -> &'static str {
+pub(crate) fn target_text(target: Target) -> &'static str {
     match target {
         Target::FirstResponse => "first_response",
         Target::NextResponse => "next_response",
@@ -611,10 +615,14 @@ async fn record(
         "kind": event.kind.as_str(),
         "at": event.at,
     });
+    // With the ticket's requester, so that streams tell requesters of their own tickets only
+    // without a query per client (crate::events strips it before sending).
     sqlx::query!(
-        "select pg_notify($1, $2)",
+        "select pg_notify($1, ($2::jsonb || jsonb_build_object('requester_id', requester_id))::text)
+           from tickets where id = $3",
         EVENTS_CHANNEL,
-        payload.to_string()
+        payload,
+        event.ticket.as_uuid(),
     )
     .execute(&mut **tx)
     .await?;

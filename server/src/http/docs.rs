@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http;
+use crate::{events, http};
 use tallydesk_shared::{api, sla};
 
 /// `X-Tenant-Id`: which tenant the request acts in; optional with exactly one membership.
@@ -37,16 +37,19 @@ pub struct TenantHeader {
         http::sla::update_calendar, http::sla::delete_calendar,
         http::sla::list_policies, http::sla::create_policy, http::sla::get_policy,
         http::sla::update_policy, http::sla::delete_policy,
+        http::events::stream,
     ),
     components(schemas(
         api::ErrorBody, api::Page<api::Ticket>, api::Page<api::Comment>,
         api::Page<api::TicketWithSla>, api::Page<sla::CalendarRecord>, api::Page<sla::Policy>,
+        events::SlaEvent, events::Resync,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "tickets", description = "The ticket queue, workflow, comments and audit trail"),
         (name = "customers"), (name = "members", description = "Members, roles and invitations"),
         (name = "sla", description = "Business calendars and SLA policies"),
+        (name = "events", description = "SLA alerts pushed as Server-Sent Events"),
         (name = "identity"), (name = "server")
     )
 )]

@@ -2,6 +2,7 @@
 
 pub mod customers;
 pub mod docs;
+pub mod events;
 pub mod extract;
 pub mod me;
 pub mod members;

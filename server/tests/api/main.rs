@@ -1,6 +1,7 @@
 //! Integration tests of the server against real Postgres (one fresh database per test).
 
 mod embedded_pg;
+mod events;
 mod isolation;
 mod jwt;
 mod oidc_provider;

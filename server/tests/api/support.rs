@@ -14,7 +14,9 @@ use p256::ecdsa::SigningKey;
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 use tallydesk_server::auth::jwt::Verifier;
+use tallydesk_server::events::Listening;
 use tallydesk_server::{AppState, Clock};
 use tower::ServiceExt as _;
 
@@ -125,6 +127,22 @@ pub struct TestApp {
     pub owner: PgPool,
     /// Tokens outlive any time the test clock moves through.
     long_tokens: bool,
+    state: AppState,
+    audience: String,
+    trusted: Vec<String>,
+}
+
+/// A server on a loopback port; stops when dropped.
+pub struct Served {
+    pub url: String,
+    pub listening: Listening,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// A response: status and JSON body (`Value::Null` when empty).
@@ -174,21 +192,75 @@ impl TestApp {
         long_tokens: bool,
     ) -> TestApp {
         let issuer = Arc::new(Issuer::start().await);
+        let mut trusted = vec![issuer.url.clone()];
+        trusted.extend_from_slice(issuers);
+        TestApp::instance(owner, issuer, trusted, audience, clock, long_tokens).await
+    }
+
+    async fn instance(
+        owner: PgPool,
+        issuer: Arc<Issuer>,
+        trusted: Vec<String>,
+        audience: &str,
+        clock: Clock,
+        long_tokens: bool,
+    ) -> TestApp {
         let options = (*owner.connect_options()).clone();
         let app_pool = tallydesk_server::db::app_pool(options, 16)
             .await
             .expect("request pool");
         let http = reqwest::Client::new();
-        let mut trusted = vec![issuer.url.clone()];
-        trusted.extend_from_slice(issuers);
-        let verifier = Verifier::new(trusted, audience.to_owned(), http);
+        let verifier = Verifier::new(trusted.clone(), audience.to_owned(), http);
         let state = AppState::new(app_pool.clone(), verifier, clock);
         TestApp {
-            router: tallydesk_server::app(state),
+            router: tallydesk_server::app(state.clone()),
             issuer,
             app_pool,
             owner,
             long_tokens,
+            state,
+            audience: audience.to_owned(),
+            trusted,
+        }
+    }
+
+    /// A second server instance on the same database (its own pools, state and LISTEN
+    /// connection), trusting the same issuer and reading the same clock.
+    pub async fn another_instance(&self) -> TestApp {
+        let owner = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with((*self.owner.connect_options()).clone())
+            .await
+            .expect("a second instance's owner pool");
+        TestApp::instance(
+            owner,
+            self.issuer.clone(),
+            self.trusted.clone(),
+            &self.audience,
+            self.state.clock.clone(),
+            self.long_tokens,
+        )
+        .await
+    }
+
+    /// Serves the app on a loopback port with its SLA events LISTEN connection up, as
+    /// [`tallydesk_server::serve`] does.
+    pub async fn serve(&self) -> Served {
+        let listening = self
+            .state
+            .events
+            .listen((*self.owner.connect_options()).clone());
+        listening.ready().await;
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the server");
+        let url = format!("http://{}", tcp.local_addr().expect("server address"));
+        let router = self.router.clone();
+        let task = tokio::spawn(async move { axum::serve(tcp, router).await });
+        Served {
+            url,
+            listening,
+            task,
         }
     }
 
