@@ -36,6 +36,9 @@ pub enum Mute {
 /// The window is asked to show this ticket (a notification or the tray menu was clicked).
 pub const OPEN_TICKET_EVENT: &str = "open-ticket";
 
+/// Alerts were muted or resumed from the tray menu; the payload is until when, or null.
+pub const MUTED_EVENT: &str = "alerts-muted";
+
 impl Default for Alerts {
     fn default() -> Self {
         Alerts {
@@ -71,11 +74,16 @@ impl Alerts {
         until
     }
 
-    fn muted(&self, now: DateTime<Utc>) -> bool {
+    /// Until when alerts are muted, if they are at `now`.
+    pub fn muted_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.muted_until
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|until| now < until)
+            .filter(|until| now < *until)
+    }
+
+    fn muted(&self, now: DateTime<Utc>) -> bool {
+        self.muted_until(now).is_some()
     }
 
     fn viewing(&self) -> Option<TicketId> {
@@ -248,17 +256,15 @@ fn tray_menu<R: Runtime>(app: &AppHandle<R>, attention: &[SlaAttention]) -> taur
 
 fn on_menu(app: &AppHandle, id: &str) {
     let alerts = app.state::<Alerts>();
+    let mute = |mute: Mute| {
+        let until = alerts.set_mute(mute, Utc::now());
+        let _ = app.emit(MUTED_EVENT, until);
+    };
     match id {
         OPEN => open_ticket(app, None),
-        MUTE_HOUR => {
-            alerts.set_mute(Mute::OneHour, Utc::now());
-        }
-        MUTE_TOMORROW => {
-            alerts.set_mute(Mute::UntilTomorrow, Utc::now());
-        }
-        UNMUTE => {
-            alerts.set_mute(Mute::Off, Utc::now());
-        }
+        MUTE_HOUR => mute(Mute::OneHour),
+        MUTE_TOMORROW => mute(Mute::UntilTomorrow),
+        UNMUTE => mute(Mute::Off),
         QUIT => app.exit(0),
         other => {
             if let Some(ticket) = other.strip_prefix("ticket:").and_then(|t| t.parse().ok()) {

@@ -369,6 +369,13 @@ pub fn mute_alerts(alerts: State<'_, Alerts>, mute: Mute) -> Option<DateTime<Utc
     alerts.set_mute(mute, Utc::now())
 }
 
+/// Until when alerts are muted, or `null`.
+#[tauri::command]
+#[specta::specta]
+pub fn alerts_muted(alerts: State<'_, Alerts>) -> Option<DateTime<Utc>> {
+    alerts.muted_until(Utc::now())
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn list_sla_policies(workspace: State<'_, Workspace>) -> Result<Vec<Policy>> {

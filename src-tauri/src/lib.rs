@@ -58,6 +58,7 @@ macro_rules! specta_builder_for {
             $crate::commands::open_claims,
             $crate::commands::watch_ticket,
             $crate::commands::mute_alerts,
+            $crate::commands::alerts_muted,
             $crate::commands::list_sla_policies,
             $crate::commands::save_sla_policy,
             $crate::commands::delete_sla_policy,

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 
 import { WebDriver } from './webdriver.mjs';
 
@@ -102,7 +103,16 @@ test('a one-minute first-response target notifies when at risk and when breached
 });
 
 test('the app has a tray item on the bus', async () => {
-  const pid = execFileSync('pgrep', ['-n', '-f', app]).toString().trim();
+  // The connections of processes running the app's binary (not another program whose command
+  // line merely mentions its path).
+  const binary = realpathSync(app);
+  const runsApp = (pid) => {
+    try {
+      return realpathSync(`/proc/${pid}/exe`) === binary;
+    } catch {
+      return false;
+    }
+  };
   const names = execFileSync('dbus-send', [
     '--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus',
     'org.freedesktop.DBus.ListNames',
@@ -113,7 +123,8 @@ test('the app has a tray item on the bus', async () => {
         '--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus',
         'org.freedesktop.DBus.GetConnectionUnixProcessID', `string:${name}`,
       ], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
-      return reply.includes(`uint32 ${pid}`);
+      const pid = reply.match(/uint32 (\d+)/)?.[1];
+      return pid !== undefined && runsApp(pid);
     } catch {
       return false;
     }

@@ -50,6 +50,8 @@ export const commands = {
 	watchTicket: (id: TicketId | null) => __TAURI_INVOKE<void>("watch_ticket", { id }),
 	/**  Do not disturb; returns until when alerts are muted. */
 	muteAlerts: (mute: Mute) => __TAURI_INVOKE<string | null>("mute_alerts", { mute }),
+	/**  Until when alerts are muted, or `null`. */
+	alertsMuted: () => __TAURI_INVOKE<string | null>("alerts_muted"),
 	listSlaPolicies: () => typedError<Policy_Serialize[], DeskError_Serialize>(__TAURI_INVOKE("list_sla_policies")),
 	/**  Creates a policy (`id` null) or changes one at `version`. */
 	saveSlaPolicy: (id: SlaPolicyId | null, input: PolicyInput_Deserialize, version: number | null) => typedError<Policy_Serialize, DeskError_Serialize>(__TAURI_INVOKE("save_sla_policy", { id, input, version })),

@@ -1,5 +1,7 @@
-// Do not disturb. Rust keeps the mute; it has no command to read it back, so the UI remembers the
-// answer of its own last `muteAlerts` call (a mute set from the tray menu is not seen here).
+// Do not disturb. Rust keeps the mute; the UI reads it at start and follows changes made from
+// the tray menu (the `alerts-muted` event).
+
+import { listen } from '@tauri-apps/api/event';
 
 import { api, type Mute } from './ipc';
 
@@ -16,4 +18,30 @@ export async function muteAlerts(mute: Mute): Promise<string | null> {
 export function mutedUntil(now: number): string | null {
   const until = alerts.mutedUntil;
   return until && Date.parse(until) > now ? until : null;
+}
+
+/** Reads the mute and follows the tray menu's changes. Returns the function that stops. */
+export function followMute(): () => void {
+  let stop: (() => void) | null = null;
+  let gone = false;
+  api.alertsMuted().then(
+    (until) => {
+      if (!gone) alerts.mutedUntil = until;
+    },
+    () => {},
+  );
+  listen<string | null>('alerts-muted', ({ payload }) => {
+    alerts.mutedUntil = payload;
+  }).then(
+    (unlisten) => {
+      if (gone) unlisten();
+      else stop = unlisten;
+    },
+    // Not in the app's window (the browser preview): nothing sends it.
+    () => {},
+  );
+  return () => {
+    gone = true;
+    stop?.();
+  };
 }

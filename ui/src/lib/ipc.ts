@@ -168,6 +168,7 @@ export const api = {
   /** The ticket on screen, which does not notify; `null` when none is. */
   watchTicket: (id: TicketId | null) => commands.watchTicket(id).catch((e: unknown) => Promise.reject(AppError.from(e))),
   /** Do not disturb; resolves to until when alerts are muted (`null`: they are not). */
+  alertsMuted: () => commands.alertsMuted().catch((e: unknown) => Promise.reject(AppError.from(e))),
   muteAlerts: (mute: Mute) => commands.muteAlerts(mute).catch((e: unknown) => Promise.reject(AppError.from(e))),
   listSlaPolicies: () => unwrap(commands.listSlaPolicies()),
   /** Creates a policy (`id` null) or changes the one read at `version`. */

@@ -128,6 +128,8 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
   const slas = new Map<string, TicketSla>();
   /** Every `watchTicket` call, in order. */
   const watched: (string | null)[] = [];
+  /** Alerts muted until (Rust keeps it; the tray menu can change it). */
+  const state = { mutedUntil: null as string | null };
   const URGENCY: Record<TargetState['state'], number> = { breached: 0, at_risk: 1, running: 2, paused: 3, met: 4 };
   const mostUrgent = (sla: TicketSla | undefined) =>
     sla
@@ -597,8 +599,10 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
     },
     muteAlerts: (mute: Mute): Promise<string | null> => {
       const hours = mute === 'one_hour' ? 1 : mute === 'until_tomorrow' ? 16 : 0;
-      return Promise.resolve(hours ? new Date(Date.now() + hours * 3_600_000).toISOString() : null);
+      state.mutedUntil = hours ? new Date(Date.now() + hours * 3_600_000).toISOString() : null;
+      return Promise.resolve(state.mutedUntil);
     },
+    alertsMuted: (): Promise<string | null> => Promise.resolve(state.mutedUntil),
     listSlaPolicies: () => ok([...policies].sort((a, b) => a.position - b.position)),
     saveSlaPolicy: (id: string | null, input: PolicyInput, version: number | null) => {
       // The checks the tests rely on, with Rust's fields and messages.
@@ -691,6 +695,7 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
     /** Each ticket's SLA, by ticket id, as rows and details report it. */
     slas,
     watched,
+    state,
     /** Makes the next file chooser return `paths`. */
     pick(paths: string[]) {
       picked = paths;

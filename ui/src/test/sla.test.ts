@@ -155,6 +155,18 @@ describe('a ticket’s SLA', () => {
   });
 });
 
+describe('alerts muted outside the window', () => {
+  it('shows a mute set from the tray menu, and one set before the window opened', async () => {
+    desk.state.mutedUntil = new Date(Date.now() + 3_600_000).toISOString();
+    await renderApp();
+    expect(await screen.findByRole('button', { name: /Alerts muted until .*: resume them/ })).toBeInTheDocument();
+    await emit('alerts-muted', null);
+    await waitFor(() => expect(screen.queryByRole('button', { name: /Alerts muted until/ })).toBeNull());
+    await emit('alerts-muted', new Date(Date.now() + 7_200_000).toISOString());
+    expect(await screen.findByRole('button', { name: /Alerts muted until .*: resume them/ })).toBeInTheDocument();
+  });
+});
+
 describe('a ticket asked for by Rust', () => {
   it('opens when a notification or the tray sends open-ticket', async () => {
     await renderApp();
