@@ -567,10 +567,7 @@ impl Desk {
 
     fn check_version(expense: &Expense, version: i64) -> DeskResult<()> {
         if expense.version != version {
-            return Err(DeskError::new(
-                ErrorCode::StaleVersion,
-                "the expense changed since you opened it; reload it",
-            ));
+            return Err(stale());
         }
         Ok(())
     }
@@ -601,31 +598,22 @@ impl Desk {
         Self::check_version(&current, input.version)?;
         let p = parse_input(input)?;
         let now = to_micros(self.now());
-        let done = sqlx::query(
-            "update expenses set merchant = ?, spent_on = ?, currency = ?, amount_minor = ?,
-                    subtotal_minor = ?, tax_minor = ?, category = ?, items = ?, note = ?,
-                    updated_at = ?, version = version + 1
-              where id = ? and version = ? and status = 'draft' and deleted_at is null",
-        )
-        .bind(p.merchant.as_ref().map(Merchant::as_str))
-        .bind(p.spent_on.map(|d| d.to_string()))
-        .bind(p.currency.as_str())
-        .bind(p.total)
-        .bind(p.subtotal)
-        .bind(p.tax)
-        .bind(p.category.as_str())
-        .bind(items_json(&p.items)?)
-        .bind(p.note.as_ref().map(Notes::as_str))
+        let done = bind_fields(
+            sqlx::query(
+                "update expenses set merchant = ?, spent_on = ?, currency = ?, amount_minor = ?,
+                        subtotal_minor = ?, tax_minor = ?, category = ?, items = ?, note = ?,
+                        updated_at = ?, version = version + 1
+                  where id = ? and version = ? and status = 'draft' and deleted_at is null",
+            ),
+            &p,
+        )?
         .bind(now)
         .bind(id.to_string())
         .bind(input.version)
         .execute(&self.store().pool)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(DeskError::new(
-                ErrorCode::StaleVersion,
-                "the expense changed since you opened it; reload it",
-            ));
+            return Err(stale());
         }
         self.load_expense(id).await
     }
@@ -705,22 +693,16 @@ impl Desk {
                 .await?
             }
         };
-        let done = sqlx::query(
-            "update expenses set merchant = ?, spent_on = ?, currency = ?, amount_minor = ?,
-                    subtotal_minor = ?, tax_minor = ?, category = ?, items = ?, note = ?,
-                    ticket_id = ?, status = 'submitted', submitted_at = ?, updated_at = ?,
-                    version = version + 1
-              where id = ? and version = ? and status = 'draft' and deleted_at is null",
-        )
-        .bind(merchant.as_str())
-        .bind(spent_on.to_string())
-        .bind(p.currency.as_str())
-        .bind(total)
-        .bind(p.subtotal)
-        .bind(p.tax)
-        .bind(p.category.as_str())
-        .bind(items_json(&p.items)?)
-        .bind(p.note.as_ref().map(Notes::as_str))
+        let done = bind_fields(
+            sqlx::query(
+                "update expenses set merchant = ?, spent_on = ?, currency = ?, amount_minor = ?,
+                        subtotal_minor = ?, tax_minor = ?, category = ?, items = ?, note = ?,
+                        ticket_id = ?, status = 'submitted', submitted_at = ?, updated_at = ?,
+                        version = version + 1
+                  where id = ? and version = ? and status = 'draft' and deleted_at is null",
+            ),
+            &p,
+        )?
         .bind(ticket.to_string())
         .bind(to_micros(now))
         .bind(to_micros(now))
@@ -729,10 +711,7 @@ impl Desk {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(DeskError::new(
-                ErrorCode::StaleVersion,
-                "the expense changed since you opened it; reload it",
-            ));
+            return Err(stale());
         }
         record(
             &mut tx,
@@ -813,10 +792,7 @@ impl Desk {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(DeskError::new(
-                ErrorCode::StaleVersion,
-                "the expense changed since you opened it; reload it",
-            ));
+            return Err(stale());
         }
         record(
             &mut tx,
@@ -1000,6 +976,29 @@ impl Desk {
             })
             .collect()
     }
+}
+
+fn stale() -> DeskError {
+    DeskError::new(
+        ErrorCode::StaleVersion,
+        "the expense changed since you opened it; reload it",
+    )
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds a draft's fields in the order the update statements list them.
+fn bind_fields<'q>(query: SqliteQuery<'q>, p: &'q Parsed) -> DeskResult<SqliteQuery<'q>> {
+    Ok(query
+        .bind(p.merchant.as_ref().map(Merchant::as_str))
+        .bind(p.spent_on.map(|d| d.to_string()))
+        .bind(p.currency.as_str())
+        .bind(p.total)
+        .bind(p.subtotal)
+        .bind(p.tax)
+        .bind(p.category.as_str())
+        .bind(items_json(&p.items)?)
+        .bind(p.note.as_ref().map(Notes::as_str)))
 }
 
 fn items_json(items: &[StoredItem]) -> DeskResult<String> {
