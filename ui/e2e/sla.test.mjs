@@ -100,6 +100,10 @@ test('a one-minute first-response target notifies when at risk and when breached
     2,
     'each event is announced once',
   );
+
+  // Clicking the notification (dunst's default action on the newest one) opens the ticket.
+  execFileSync('dunstctl', ['action', '0']);
+  await driver.find('heading', new RegExp(`#${ticket.number}\\b`), 15000);
 });
 
 test('the app has a tray item on the bus', async () => {
