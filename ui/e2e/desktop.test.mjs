@@ -69,6 +69,9 @@ test('a ticket goes from creation through comments, hold, resume and resolution'
   await shot('03-ticket-on-hold');
 
   await (await driver.find('button', 'Resume')).click();
+  // Wait until the resumed ticket has re-rendered (Put on hold is back), so the click doesn't
+  // hit a Resolve button that the re-render is about to replace.
+  await driver.find('button', 'Put on hold');
   await (await driver.find('button', 'Resolve')).click();
   await driver.find('button', 'Reopen');
   await shot('04-ticket-resolved');
