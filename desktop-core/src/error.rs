@@ -47,6 +47,14 @@ impl DeskError {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
+    /// A record edited at a version that is no longer current.
+    pub fn stale(what: &str) -> Self {
+        Self::new(
+            ErrorCode::StaleVersion,
+            format!("the {what} changed since you opened it; reload it"),
+        )
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self {
             code: ErrorCode::InvalidField,

@@ -277,12 +277,18 @@ fn parse_input(input: &ExpenseInput) -> Result<Parsed, FieldError> {
     })
 }
 
+/// The currency with that code, or US dollars when there is none or it is not a code.
+pub(crate) fn currency_or_usd(code: Option<&str>) -> Currency {
+    code.and_then(|c| Currency::parse(c).ok())
+        .unwrap_or_else(|| {
+            Currency::parse("USD").unwrap_or_else(|_| unreachable!("USD is a currency code"))
+        })
+}
+
 /// What OCR read, with every value that would not pass review left out (an item without an
 /// amount, a quantity like "1/2"), so a draft is always saved and the person fills the gaps.
 fn lenient(input: &ExpenseInput) -> ExpenseInput {
-    let currency = Currency::parse(&input.currency).unwrap_or_else(|_| {
-        Currency::parse("USD").unwrap_or_else(|_| unreachable!("USD is a currency code"))
-    });
+    let currency = currency_or_usd(Some(&input.currency));
     let amount = |v: &Option<String>| {
         v.as_deref()
             .filter(|a| currency.parse_amount("amount", a).is_ok())
@@ -567,7 +573,7 @@ impl Desk {
 
     fn check_version(expense: &Expense, version: i64) -> DeskResult<()> {
         if expense.version != version {
-            return Err(stale());
+            return Err(DeskError::stale("expense"));
         }
         Ok(())
     }
@@ -613,7 +619,7 @@ impl Desk {
         .execute(&self.store().pool)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(stale());
+            return Err(DeskError::stale("expense"));
         }
         self.load_expense(id).await
     }
@@ -711,7 +717,7 @@ impl Desk {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(stale());
+            return Err(DeskError::stale("expense"));
         }
         record(
             &mut tx,
@@ -792,7 +798,7 @@ impl Desk {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(stale());
+            return Err(DeskError::stale("expense"));
         }
         record(
             &mut tx,
@@ -976,13 +982,6 @@ impl Desk {
             })
             .collect()
     }
-}
-
-fn stale() -> DeskError {
-    DeskError::new(
-        ErrorCode::StaleVersion,
-        "the expense changed since you opened it; reload it",
-    )
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;

@@ -9,14 +9,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tallydesk_ocr::receipt::{self, Field, ParseOptions};
 use tallydesk_ocr::{Engine, ImageError, TextLine};
-use tallydesk_shared::expense::Currency;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::Desk;
 use crate::error::{DeskError, DeskResult, ErrorCode};
 use crate::expenses::{
     Expense, ExpenseInput, ExpenseItem, FieldSource, ReadLine, Reading, ReceiptImage,
-    ScannedReceipt, UNCERTAIN_BELOW,
+    ScannedReceipt, UNCERTAIN_BELOW, currency_or_usd,
 };
 use crate::store::Store;
 
@@ -377,15 +376,14 @@ fn scanned_receipt(
         &lines.iter().map(receipt::Line::from).collect::<Vec<_>>(),
         options,
     );
-    let currency_code = parsed
-        .currency
-        .as_ref()
-        .map(|c| c.value.clone())
-        .or_else(|| options.default_currency.clone())
-        .unwrap_or_else(|| "USD".to_owned());
-    let currency = Currency::parse(&currency_code).unwrap_or_else(|_| {
-        Currency::parse("USD").unwrap_or_else(|_| unreachable!("USD is a currency code"))
-    });
+    // Read from the receipt, else the locale's.
+    let currency = currency_or_usd(
+        parsed
+            .currency
+            .as_ref()
+            .map(|c| c.value.as_str())
+            .or(options.default_currency.as_deref()),
+    );
     // Amounts with a finer fraction than the currency has are left for the person to type.
     let minor = |a: &receipt::Amount| {
         a.minor_units(currency.exponent())
@@ -425,16 +423,13 @@ fn scanned_receipt(
             &item.lines,
         );
         items.push(ExpenseItem {
-            description: item.description.chars().take(500).collect(),
+            description: item.description.clone(),
             quantity: item.quantity.map(|q| q.normalize().to_string()),
             amount,
         });
     }
     let input = ExpenseInput {
-        merchant: parsed
-            .merchant
-            .as_ref()
-            .map(|m| m.value.chars().take(200).collect()),
+        merchant: parsed.merchant.as_ref().map(|m| m.value.clone()),
         spent_on: parsed.date.as_ref().map(|d| d.value.to_string()),
         currency: currency.as_str().to_owned(),
         total: amount(&parsed.total),

@@ -1,7 +1,7 @@
 //! SLAs on the desktop: policies and calendars in the local store, each ticket's SLA from its
 //! history (the clock in `tallydesk-shared`), and the alerts to raise, each exactly once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -103,13 +103,6 @@ fn json_err(e: serde_json::Error) -> DeskError {
     DeskError::new(ErrorCode::Internal, format!("bad SLA settings: {e}"))
 }
 
-fn stale(what: &str) -> DeskError {
-    DeskError::new(
-        ErrorCode::StaleVersion,
-        format!("the {what} changed since you opened it; reload it"),
-    )
-}
-
 impl Desk {
     pub async fn calendars(&self) -> DeskResult<Vec<CalendarRecord>> {
         let rows = sqlx::query(
@@ -182,7 +175,7 @@ impl Desk {
                 .await?;
                 if done.rows_affected() == 0 {
                     self.calendar(id).await?;
-                    return Err(stale("calendar"));
+                    return Err(DeskError::stale("calendar"));
                 }
                 id
             }
@@ -325,7 +318,7 @@ impl Desk {
         let id = id.unwrap_or_default();
         if done.rows_affected() == 0 {
             self.sla_policy(id).await?;
-            return Err(stale("policy"));
+            return Err(DeskError::stale("policy"));
         }
         self.touched();
         self.sla_policy(id).await
@@ -528,42 +521,59 @@ impl Desk {
             }
         }
         // An at-risk event superseded by the breach of the same target is not announced.
-        let breached: Vec<(TicketId, Target)> = events
+        let breached: HashSet<(TicketId, Target)> = events
             .iter()
             .filter(|e| e.state == SlaState::Breached)
             .map(|e| (e.ticket_id, e.target))
             .collect();
-        let mut tx = self.store().write().await?;
-        for e in events {
-            let new = sqlx::query(
-                "insert into sla_alerts (ticket_id, target, kind, at, announced_at)
-                 values (?, ?, ?, ?, ?) on conflict do nothing",
+        // Events already recorded are the common case on every pass: find them with a read, so
+        // the write lock is taken only when something is new.
+        let known: HashSet<(String, String, String, i64)> =
+            sqlx::query_as("select ticket_id, target, kind, at from sla_alerts")
+                .fetch_all(&self.store().pool)
+                .await?
+                .into_iter()
+                .collect();
+        let key = |e: &SlaAlert| {
+            (
+                e.ticket_id.to_string(),
+                target_key(e.target).to_owned(),
+                kind_key(e.state).to_owned(),
+                to_micros(e.at),
             )
-            .bind(e.ticket_id.to_string())
-            .bind(serde_json::to_value(e.target).map_err(json_err)?.as_str())
-            .bind(if e.state == SlaState::Breached {
-                "breached"
-            } else {
-                "at_risk"
-            })
-            .bind(to_micros(e.at))
-            .bind(to_micros(now))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            let superseded =
-                e.state == SlaState::AtRisk && breached.contains(&(e.ticket_id, e.target));
-            if !new || superseded {
-                continue;
+        };
+        events.retain(|e| !known.contains(&key(e)));
+        if !events.is_empty() {
+            let mut tx = self.store().write().await?;
+            for e in events {
+                let (ticket, target, kind, at) = key(&e);
+                // The key makes each event new exactly once, even with two watchers.
+                let new = sqlx::query(
+                    "insert into sla_alerts (ticket_id, target, kind, at, announced_at)
+                     values (?, ?, ?, ?, ?) on conflict do nothing",
+                )
+                .bind(ticket)
+                .bind(target)
+                .bind(kind)
+                .bind(at)
+                .bind(to_micros(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                let superseded =
+                    e.state == SlaState::AtRisk && breached.contains(&(e.ticket_id, e.target));
+                if !new || superseded {
+                    continue;
+                }
+                if e.at < quiet_before {
+                    watch.missed += 1;
+                } else {
+                    watch.alerts.push(e);
+                }
             }
-            if e.at < quiet_before {
-                watch.missed += 1;
-            } else {
-                watch.alerts.push(e);
-            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         watch.attention.sort_by_key(|a| {
             (
                 a.state != SlaState::Breached,
@@ -571,6 +581,22 @@ impl Desk {
             )
         });
         Ok(watch)
+    }
+}
+
+fn target_key(target: Target) -> &'static str {
+    match target {
+        Target::FirstResponse => "first_response",
+        Target::NextResponse => "next_response",
+        Target::Resolution => "resolution",
+    }
+}
+
+fn kind_key(state: SlaState) -> &'static str {
+    if state == SlaState::Breached {
+        "breached"
+    } else {
+        "at_risk"
     }
 }
 
