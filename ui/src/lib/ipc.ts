@@ -2,8 +2,9 @@
 // failure becomes an `AppError` whose `code` the views branch on.
 
 import { Channel } from '@tauri-apps/api/core';
-import { commands } from '../bindings';
 import type * as B from '../bindings';
+import { commands } from './pending-bindings';
+import type { Account, Action, ErrorCode, InvitationId, TenantId } from './pending-bindings';
 
 // The bindings describe each type twice: as Rust sends it (`_Serialize`) and as Rust accepts it
 // (`_Deserialize`). The UI uses these names: what it receives, and what it sends.
@@ -12,15 +13,16 @@ export type AppInfo = B.AppInfo;
 export type Comment = B.Comment;
 export type Customer = B.Customer_Serialize;
 export type CustomerDetail = B.CustomerDetail_Serialize;
-export type DeskError = B.DeskError_Serialize;
-export type FreshStart = B.FreshStart_Serialize;
+export type DeskError = Omit<B.DeskError_Serialize, 'code'> & { code: ErrorCode };
+export type FreshStart = Omit<B.FreshStart_Serialize, 'info'> & { info: WorkspaceInfo };
 export type Person = B.Person_Serialize;
 export type Preferences = B.Preferences_Serialize;
 export type Ticket = B.Ticket_Serialize;
 export type TicketDetail = B.TicketDetail_Serialize;
 export type TicketPage = B.TicketPage_Serialize;
 export type TicketRow = B.TicketRow_Serialize;
-export type WorkspaceInfo = B.WorkspaceInfo_Serialize;
+/** The workspace, and what the user may do in it (`can`: Rust's answer, never worked out here). */
+export type WorkspaceInfo = B.WorkspaceInfo_Serialize & { can: Action[] };
 export type TicketQuery = B.TicketQuery_Serialize;
 export type CreateTicket = B.CreateTicket_Deserialize;
 export type PatchTicket = B.PatchTicket_Deserialize;
@@ -43,13 +45,27 @@ export type CalendarRecord = B.CalendarRecord_Serialize;
 export type CalendarInput = B.CalendarInput_Serialize;
 export type WeeklyHours = B.WeeklyHours_Serialize;
 export type {
+  Account,
+  Action,
+  ErrorCode,
+  Invitation,
+  InvitationId,
+  KeychainState,
+  Member,
+  Membership,
+  ProviderInfo,
+  ServerInfo,
+  Session,
+  TenantId,
+  UserSummary,
+} from './pending-bindings';
+export type {
   AssigneeFilter,
   CalendarId,
   ClaimRef,
   CurrencyTotal,
   CustomerId,
   Density,
-  ErrorCode,
   ExpenseId,
   ExpenseStatus,
   FieldSource,
@@ -70,7 +86,7 @@ export type {
   TicketView,
   UserId,
 } from '../bindings';
-import type { CalendarId, CustomerId, ErrorCode, ExpenseId, Mute, SlaPolicyId, Status, TicketId } from '../bindings';
+import type { CalendarId, CustomerId, ExpenseId, Mute, Role, SlaPolicyId, Status, TicketId, UserId } from '../bindings';
 
 export class AppError extends Error {
   readonly code: ErrorCode;
@@ -109,6 +125,13 @@ export function hasCode(error: unknown, ...codes: ErrorCode[]): error is AppErro
 
 type CommandResult<T> = { status: 'ok'; data: T } | { status: 'error'; error: DeskError };
 
+let onSessionLost: (() => void) | null = null;
+
+/** Calls `listener` when a command says the session is over (expired, or signed out elsewhere). */
+export function whenSessionLost(listener: (() => void) | null) {
+  onSessionLost = listener;
+}
+
 async function unwrap<T>(pending: Promise<CommandResult<T>>): Promise<T> {
   let result: CommandResult<T>;
   try {
@@ -116,15 +139,48 @@ async function unwrap<T>(pending: Promise<CommandResult<T>>): Promise<T> {
   } catch (error) {
     throw AppError.from(error);
   }
-  if (result.status === 'error') throw AppError.from(result.error);
+  if (result.status === 'error') {
+    const error = AppError.from(result.error);
+    if (hasCode(error, 'session_expired', 'not_signed_in')) onSessionLost?.();
+    throw error;
+  }
   return result.data;
+}
+
+/** Every action, as a local workspace allows its one user (an admin). Only for a Rust that does
+ *  not yet send `can` (before the sign-in bindings land); Rust's answer is used whenever there is one. */
+const LOCAL_ADMIN: Action[] = [
+  'view_ticket',
+  'create_ticket',
+  'create_ticket_for_others',
+  'edit_ticket',
+  'delete_ticket',
+  'transition_ticket',
+  'comment_public',
+  'comment_internal',
+  'view_internal_notes',
+  'view_activity',
+  'view_customers',
+  'edit_customers',
+  'delete_customer',
+  'view_members',
+  'manage_members',
+  'manage_invitations',
+  'manage_tenant_settings',
+  'submit_expense',
+  'decide_expense',
+];
+
+function withCan(info: B.WorkspaceInfo_Serialize & { can?: Action[] }): WorkspaceInfo {
+  return { ...info, can: info.can ?? LOCAL_ADMIN };
 }
 
 /** The commands, returning their data or throwing an `AppError`. */
 export const api = {
-  openWorkspace: () => unwrap(commands.openWorkspace()),
-  startFreshWorkspace: () => unwrap(commands.startFreshWorkspace()),
-  workspaceInfo: () => unwrap(commands.workspaceInfo()),
+  openWorkspace: () => unwrap(commands.openWorkspace()).then(withCan),
+  startFreshWorkspace: () =>
+    unwrap(commands.startFreshWorkspace()).then((start) => ({ ...start, info: withCan(start.info) })),
+  workspaceInfo: () => unwrap(commands.workspaceInfo()).then(withCan),
   listTickets: (query: TicketQuery) => unwrap(commands.listTickets(query)),
   getTicket: (id: TicketId) => unwrap(commands.getTicket(id)),
   viewTicket: (id: TicketId) => unwrap(commands.viewTicket(id)),
@@ -180,4 +236,28 @@ export const api = {
   saveCalendar: (id: CalendarId | null, input: CalendarInput, version: number | null) =>
     unwrap(commands.saveCalendar(id, input, version)),
   deleteCalendar: (id: CalendarId) => unwrap(commands.deleteCalendar(id)),
+
+  /** Local, signed out (with how to sign in) or signed in (with the session). A Rust without
+   *  accounts yet is a local workspace. */
+  account: (): Promise<Account> =>
+    typeof commands.account === 'function' ? unwrap(commands.account()) : Promise.resolve<Account>({ state: 'local' }),
+  /** Reads a server's sign-in configuration (its identity providers). */
+  connectServer: (url: string) => unwrap(commands.connectServer(url)),
+  /** Opens the browser at the provider and waits for the person to sign in there. */
+  signIn: (serverUrl: string, issuer: string) => unwrap(commands.signIn(serverUrl, issuer)).then(() => undefined),
+  /** Stops waiting for the browser; the pending `signIn` fails with `sign_in_cancelled`. */
+  cancelSignIn: () => unwrap(commands.cancelSignIn()).then(() => undefined),
+  signOut: () => unwrap(commands.signOut()).then(() => undefined),
+  /** Back to working on this computer only. */
+  disconnectServer: () => unwrap(commands.disconnectServer()).then(() => undefined),
+  switchTenant: (tenantId: TenantId) => unwrap(commands.switchTenant(tenantId)).then(() => undefined),
+  changePassword: (currentPassword: string, newPassword: string) =>
+    unwrap(commands.changePassword(currentPassword, newPassword)).then(() => undefined),
+  listMembers: () => unwrap(commands.listMembers()),
+  setMemberRole: (userId: UserId, role: Role) => unwrap(commands.setMemberRole(userId, role)).then(() => undefined),
+  removeMember: (userId: UserId) => unwrap(commands.removeMember(userId)).then(() => undefined),
+  listInvitations: () => unwrap(commands.listInvitations()),
+  /** The new invitation; only this answer carries its `accept_url` (with the server's own accounts). */
+  inviteMember: (email: string, role: Role) => unwrap(commands.inviteMember(email, role)),
+  revokeInvitation: (id: InvitationId) => unwrap(commands.revokeInvitation(id)).then(() => undefined),
 };

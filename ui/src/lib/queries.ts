@@ -6,6 +6,10 @@ import type { PagedSpec, QuerySpec } from './query.svelte';
 
 export const queries = {
   workspace: () => ({ key: ['workspace'], fetch: api.workspaceInfo }),
+  /** Local, signed out or signed in: which screen the app shows. */
+  account: () => ({ key: ['account'], fetch: api.account }),
+  members: () => ({ key: ['members'], fetch: api.listMembers }),
+  invitations: () => ({ key: ['invitations'], fetch: api.listInvitations }),
   people: () => ({ key: ['people'], fetch: api.listPeople }),
   preferences: () => ({ key: ['preferences'], fetch: api.getPreferences }),
   appInfo: () => ({ key: ['app-info'], fetch: api.appInfo }),

@@ -178,9 +178,15 @@ function entry<R extends Resource>(key: QueryKey, create: () => R): R {
   return found as R;
 }
 
+/** Bumped when every entry is forgotten, so views in use take fresh ones. */
+let cleared = $state(0);
+
 /** Uses the entry of the current key while the calling component lives. */
 function use<R extends Resource>(current: () => R): () => R {
-  const resource = $derived.by(current);
+  const resource = $derived.by(() => {
+    void cleared;
+    return current();
+  });
   $effect(() => {
     const r = resource;
     r.users++;
@@ -267,4 +273,5 @@ export function invalidate(...prefixes: QueryKey[]): Promise<void> {
 /** Forgets everything (a fresh workspace, or between tests). */
 export function clearQueries() {
   entries.clear();
+  cleared++;
 }

@@ -10,6 +10,7 @@ export type Route =
   | { name: 'customer'; id: CustomerId }
   | { name: 'expenses' }
   | { name: 'expense'; id: ExpenseId }
+  | { name: 'members' }
   | { name: 'settings' };
 
 export const DEFAULT_ROUTE: Route = { name: 'queue', view: 'all' };
@@ -40,6 +41,7 @@ export function parseRoute(text: string): Route | null {
       return arg ? { name, id: arg } : null;
     case 'expenses':
     case 'customers':
+    case 'members':
     case 'settings':
       return { name };
     default:

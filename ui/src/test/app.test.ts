@@ -129,9 +129,9 @@ describe('settings', () => {
   it('shows the field error for a server URL Rust refuses', async () => {
     goTo({ name: 'settings' });
     await renderApp();
-    const url = screen.getByRole('textbox', { name: 'Server URL' });
+    const url = await screen.findByRole('textbox', { name: 'Server URL' });
     await userEvent.type(url, 'ftp://desk');
-    await userEvent.click(screen.getByRole('button', { name: 'Save server URL' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Connect' }));
     await screen.findByText('Server URL: start it with https:// (or http:// for a local server).');
     expect(url).toHaveAttribute('aria-invalid', 'true');
     expect(url).toHaveValue('ftp://desk');

@@ -3,6 +3,8 @@
 // tests set `allowed_moves` and errors explicitly where behaviour depends on them.
 
 import type {
+  Account,
+  Action,
   Activity,
   CalendarInput,
   CalendarRecord,
@@ -16,7 +18,13 @@ import type {
   ExpenseInput,
   ExpenseQuery,
   ExpenseReview,
+  Invitation,
+  Member,
+  Membership,
+  ProviderInfo,
   Reading,
+  Role,
+  Session,
   ScanEvent,
   Mute,
   Person,
@@ -60,6 +68,54 @@ const TITLES = [
   'Password reset link has expired',
   'Shared drive is read-only',
 ];
+
+/** What each role may do, as Rust's permission matrix says (shared/src/permission.rs): the
+ *  fake sends it as `can`, the UI only reads it. */
+const CAN: Record<Role, Action[]> = {
+  requester: ['view_ticket', 'create_ticket', 'transition_ticket', 'comment_public', 'view_activity', 'submit_expense'],
+  observer: ['view_ticket', 'view_internal_notes', 'view_activity', 'view_customers', 'view_members'],
+  agent: [
+    'view_ticket',
+    'create_ticket',
+    'create_ticket_for_others',
+    'edit_ticket',
+    'transition_ticket',
+    'comment_public',
+    'comment_internal',
+    'view_internal_notes',
+    'view_activity',
+    'view_customers',
+    'edit_customers',
+    'view_members',
+    'submit_expense',
+    'decide_expense',
+  ],
+  admin: [
+    'view_ticket',
+    'create_ticket',
+    'create_ticket_for_others',
+    'edit_ticket',
+    'delete_ticket',
+    'transition_ticket',
+    'comment_public',
+    'comment_internal',
+    'view_internal_notes',
+    'view_activity',
+    'view_customers',
+    'edit_customers',
+    'delete_customer',
+    'view_members',
+    'manage_members',
+    'manage_invitations',
+    'manage_tenant_settings',
+    'submit_expense',
+    'decide_expense',
+  ],
+};
+
+export const SERVER_URL = 'https://desk.example.com';
+export const BUILTIN: ProviderInfo = { name: 'Tallydesk account', issuer: 'https://desk.example.com', builtin: true };
+export const KEYCLOAK: ProviderInfo = { name: 'Acme SSO', issuer: 'https://sso.acme.example/realms/acme', builtin: false };
 
 let counter = 0;
 const uuid = () => `00000000-0000-7000-8000-${(++counter).toString(16).padStart(12, '0')}`;
@@ -310,10 +366,68 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
     activity.push({ id: uuid(), ticket_id: t.id, actor_id: me.id, action, field, before, after, at: new Date().toISOString() });
   }
 
+  // Accounts: the local workspace until a test signs in. The servers the fake knows answer
+  // `connectServer`; a sign-in waits in `signIns` until the test finishes or fails it.
+  const servers = new Map<string, ProviderInfo[]>([[SERVER_URL, [BUILTIN, KEYCLOAK]]]);
+  const memberships: Membership[] = [
+    { tenant_id: uuid(), tenant_name: 'Acme Support', role: 'admin' },
+    { tenant_id: uuid(), tenant_name: 'Globex IT', role: 'observer' },
+  ];
+  const auth = { account: { state: 'local' } as Account, password: 'correct horse battery' };
+  const signIns: {
+    serverUrl: string;
+    issuer: string;
+    succeed: () => void;
+    fail: (code: DeskError['code'], message: string, field?: string | null) => void;
+  }[] = [];
+  /** Every `switchTenant` call, in order. */
+  const switched: string[] = [];
+  const members: Member[] = [
+    { user_id: me.id, email: 'alex@example.com', name: me.name, role: 'admin' },
+    { user_id: sam.id, email: sam.email, name: sam.name, role: 'agent' },
+    { user_id: robin.id, email: robin.email, name: robin.name, role: 'requester' },
+  ];
+  const invitations: Invitation[] = [];
+
+  function session(tenants: Membership[], tenantId: string, provider: ProviderInfo): Session {
+    const membership = tenants.find((t) => t.tenant_id === tenantId) ?? tenants[0];
+    me.role = membership.role;
+    return {
+      server_url: SERVER_URL,
+      provider,
+      user: { id: me.id, email: 'alex@example.com', name: me.name },
+      tenants,
+      tenant_id: membership.tenant_id,
+      role: membership.role,
+      keychain: { kind: 'stored' },
+      can_change_password: provider.builtin,
+    };
+  }
+
+  /** Signs the user in (as Rust would after the browser step), in the first of `tenants`. */
+  function signInAs(role: Role | null = null, options: { tenants?: Membership[]; provider?: ProviderInfo; keychain?: Session['keychain'] } = {}) {
+    const tenants = options.tenants ?? (role ? [{ ...memberships[0], role }] : memberships);
+    const s = session(tenants, tenants[0].tenant_id, options.provider ?? BUILTIN);
+    auth.account = { state: 'signed_in', ...s, keychain: options.keychain ?? s.keychain };
+  }
+
+  /** Signed out of `SERVER_URL` (a sign-out, or a session that could not be renewed). */
+  function signOutWith(notice: string | null = null) {
+    auth.account = { state: 'signed_out', server_url: SERVER_URL, providers: servers.get(SERVER_URL) ?? [], notice };
+  }
+
+  const signedIn = () => (auth.account.state === 'signed_in' ? auth.account : null);
+  const role = (): Role => signedIn()?.role ?? 'admin';
+  const may = (action: Action) => CAN[role()].includes(action);
+  const notSignedIn = <T>() => fail<T>('not_signed_in', 'sign in to a Tallydesk server first');
+  const refused = <T>() => fail<T>('forbidden', 'your role does not allow this');
+
   function info(): WorkspaceInfo {
     const views = ['all', 'my_open', 'unassigned', 'on_hold', 'recently_resolved'] as const;
+    const account = signedIn();
     return {
-      name: 'Local workspace',
+      name: account ? (account.tenants.find((t) => t.tenant_id === account.tenant_id)?.tenant_name ?? '') : 'Local workspace',
+      can: CAN[role()],
       me,
       has_demo_data: hasDemo,
       categories,
@@ -668,6 +782,116 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       calendars.splice(i, 1);
       return ok(null);
     },
+    account: () => ok(auth.account),
+    connectServer: (url: string) => {
+      const trimmed = url.trim().replace(/\/+$/, '');
+      if (!/^https?:\/\/\S+$/.test(trimmed)) {
+        return fail<never>('invalid_field', 'server URL: start it with https:// (or http:// for a local server)', 'url');
+      }
+      const providers = servers.get(trimmed);
+      if (!providers) return fail<never>('not_a_tallydesk_server', `${trimmed} does not answer like a Tallydesk server`);
+      auth.account = { state: 'signed_out', server_url: trimmed, providers, notice: null };
+      return ok({ url: trimmed, providers });
+    },
+    signIn: (serverUrl: string, issuer: string) =>
+      new Promise<Result<Session>>((resolve) => {
+        const provider = servers.get(serverUrl)?.find((p) => p.issuer === issuer);
+        if (!provider) return resolve({ status: 'error', error: { code: 'not_found', message: 'no such identity provider', field: null } });
+        const entry = {
+          serverUrl,
+          issuer,
+          succeed: () => {
+            signInAs(null, { provider });
+            signIns.splice(signIns.indexOf(entry), 1);
+            resolve({ status: 'ok', data: structuredClone(signedIn()!) });
+          },
+          fail: (code: DeskError['code'], message: string, field: string | null = null) => {
+            signIns.splice(signIns.indexOf(entry), 1);
+            resolve({ status: 'error', error: { code, message, field } });
+          },
+        };
+        signIns.push(entry);
+      }),
+    cancelSignIn: () => {
+      for (const s of [...signIns]) s.fail('sign_in_cancelled', 'sign-in was cancelled');
+      return ok(null);
+    },
+    signOut: () => {
+      if (!signedIn()) return notSignedIn<null>();
+      signOutWith(null);
+      me.role = 'admin';
+      return ok(null);
+    },
+    disconnectServer: () => {
+      auth.account = { state: 'local' };
+      me.role = 'admin';
+      return ok(null);
+    },
+    switchTenant: (tenantId: string) => {
+      const account = signedIn();
+      if (!account) return notSignedIn<Session>();
+      if (!account.tenants.some((t) => t.tenant_id === tenantId)) return fail<Session>('forbidden', 'you are not a member of that tenant');
+      switched.push(tenantId);
+      auth.account = { ...account, ...session(account.tenants, tenantId, account.provider), keychain: account.keychain };
+      return ok(signedIn()!);
+    },
+    changePassword: (currentPassword: string, newPassword: string) => {
+      if (!signedIn()?.can_change_password) return refused<null>();
+      if (currentPassword !== auth.password) return fail<null>('invalid_field', 'the current password is not right', 'current_password');
+      if ([...newPassword].length < 12) {
+        return fail<null>('invalid_field', `the new password is too short: at least 12 characters, got ${[...newPassword].length}`, 'new_password');
+      }
+      auth.password = newPassword;
+      return ok(null);
+    },
+    listMembers: () => (!signedIn() ? notSignedIn<Member[]>() : may('view_members') ? ok(members) : refused<Member[]>()),
+    setMemberRole: (userId: string, next: Role) => {
+      if (!signedIn()) return notSignedIn<Member>();
+      if (!may('manage_members')) return refused<Member>();
+      const member = members.find((m) => m.user_id === userId);
+      if (!member) return fail<Member>('not_found', 'member not found');
+      if (member.role === 'admin' && next !== 'admin' && members.filter((m) => m.role === 'admin').length === 1) {
+        return fail<Member>('forbidden', 'the last admin cannot stop being an admin; make someone else admin first');
+      }
+      member.role = next;
+      return ok(member);
+    },
+    removeMember: (userId: string) => {
+      if (!signedIn()) return notSignedIn<null>();
+      if (!may('manage_members')) return refused<null>();
+      const i = members.findIndex((m) => m.user_id === userId);
+      if (i < 0) return fail<null>('not_found', 'member not found');
+      members.splice(i, 1);
+      return ok(null);
+    },
+    listInvitations: () => (!signedIn() ? notSignedIn<Invitation[]>() : may('manage_invitations') ? ok(invitations) : refused<Invitation[]>()),
+    inviteMember: (email: string, invitedRole: Role) => {
+      if (!signedIn()) return notSignedIn<Invitation>();
+      if (!may('manage_invitations')) return refused<Invitation>();
+      const address = email.trim();
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address)) return fail<Invitation>('invalid_field', `"${address}" is not an email address`, 'email');
+      if (members.some((m) => m.email === address)) return fail<Invitation>('invalid_field', `${address} is already a member`, 'email');
+      const id = uuid();
+      const invitation: Invitation = {
+        id,
+        email: address,
+        role: invitedRole,
+        invited_by: me.id,
+        created_at: new Date().toISOString(),
+        accepted_at: null,
+        accept_url: null,
+      };
+      invitations.push(invitation);
+      // As the server does: the link to accept is in the answer that creates it, not in lists.
+      return ok({ ...invitation, accept_url: `${SERVER_URL}/accept/${id}` });
+    },
+    revokeInvitation: (id: string) => {
+      if (!signedIn()) return notSignedIn<null>();
+      const i = invitations.findIndex((x) => x.id === id);
+      if (i < 0) return fail<null>('not_found', 'invitation not found');
+      invitations.splice(i, 1);
+      return ok(null);
+    },
     openClaims: () =>
       ok(
         tickets
@@ -696,6 +920,15 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
     slas,
     watched,
     state,
+    auth,
+    servers,
+    memberships,
+    signIns,
+    switched,
+    members,
+    invitations,
+    signInAs,
+    signOutWith,
     /** Makes the next file chooser return `paths`. */
     pick(paths: string[]) {
       picked = paths;
