@@ -43,3 +43,10 @@ export async function renderApp() {
   await screen.findByRole('navigation', { name: 'Views' });
   return result;
 }
+
+/** Renders the app while signed out of a server, and waits for the sign-in screen. */
+export async function renderSignIn() {
+  const result = render(App);
+  await screen.findByRole('heading', { level: 1, name: 'Sign in to Tallydesk' });
+  return result;
+}
