@@ -33,7 +33,11 @@ const MAX_PAGE: u32 = 500;
 #[derive(Clone, Debug)]
 pub struct Desk {
     store: Store,
+    /// Who acts; their role is in `role`, since signing in can change it.
     me: Person,
+    /// The role the user acts with: admin in a local workspace, else their role in the
+    /// signed-in tenant. Shared by every clone, so a change applies to all of them at once.
+    role: std::sync::Arc<std::sync::RwLock<Role>>,
     workspace_name: String,
     clock: Clock,
     /// Bumped after every change, so watchers (the SLA alerts) look again.
@@ -104,6 +108,7 @@ impl Desk {
         };
         let desk = Desk {
             store,
+            role: std::sync::Arc::new(std::sync::RwLock::new(me.role)),
             me,
             workspace_name,
             clock,
@@ -124,8 +129,34 @@ impl Desk {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    pub fn me(&self) -> &Person {
-        &self.me
+    /// The user, with the role they act with now.
+    pub fn me(&self) -> Person {
+        Person {
+            role: self.role(),
+            ..self.me.clone()
+        }
+    }
+
+    /// The role the user acts with now.
+    pub fn role(&self) -> Role {
+        *self.role.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Acts with `role` from now on (signing in to a tenant, switching tenant, going local),
+    /// here and in every clone of this desk; the user's record keeps it for the next start.
+    pub async fn set_role(&self, role: Role) -> DeskResult<()> {
+        if self.role() == role {
+            return Ok(());
+        }
+        sqlx::query("update users set role = ?, updated_at = ? where id = ?")
+            .bind(role.as_str())
+            .bind(to_micros(self.clock.now()))
+            .bind(self.me.id.to_string())
+            .execute(&self.store.pool)
+            .await?;
+        *self.role.write().unwrap_or_else(|e| e.into_inner()) = role;
+        self.touched();
+        Ok(())
     }
 
     pub fn store(&self) -> &Store {
@@ -144,10 +175,10 @@ impl Desk {
     }
 
     pub(crate) fn require(&self, action: Action) -> DeskResult<()> {
-        if access(self.me.role, action) == Access::Denied {
+        if access(self.role(), action) == Access::Denied {
             return Err(DeskError::new(
                 ErrorCode::Forbidden,
-                format!("{}s may not do this", self.me.role),
+                format!("{}s may not do this", self.role()),
             ));
         }
         Ok(())
@@ -179,7 +210,11 @@ impl Desk {
         }
         Ok(WorkspaceInfo {
             name: self.workspace_name.clone(),
-            me: self.me.clone(),
+            me: self.me(),
+            can: Action::ALL
+                .into_iter()
+                .filter(|a| access(self.role(), *a) != Access::Denied)
+                .collect(),
             has_demo_data: demo > 0,
             categories: Category::DEFAULTS.iter().map(|c| (*c).to_owned()).collect(),
             view_counts,
@@ -206,7 +241,7 @@ impl Desk {
 
     fn push_filters(&self, qb: &mut QueryBuilder<'_, Sqlite>, q: &TicketQuery) -> DeskResult<()> {
         qb.push("t.deleted_at is null");
-        if access(self.me.role, Action::ViewTicket) == Access::OwnTickets {
+        if access(self.role(), Action::ViewTicket) == Access::OwnTickets {
             qb.push(" and t.requester_id = ")
                 .push_bind(self.me.id.to_string());
         }
@@ -362,7 +397,7 @@ impl Desk {
         .await?
         .ok_or_else(|| DeskError::not_found("ticket"))?;
         let ticket = row.into_ticket()?;
-        if !access(self.me.role, Action::ViewTicket).allows(ticket.requester_id == self.me.id) {
+        if !access(self.role(), Action::ViewTicket).allows(ticket.requester_id == self.me.id) {
             return Err(DeskError::not_found("ticket"));
         }
         Ok(ticket)
@@ -370,7 +405,7 @@ impl Desk {
 
     fn mover(&self, ticket: &Ticket) -> Mover {
         Mover {
-            role: self.me.role,
+            role: self.role(),
             is_requester: ticket.requester_id == self.me.id,
         }
     }
@@ -597,7 +632,7 @@ impl Desk {
     /// Opening a ticket: an agent or admin opening an `open` ticket starts work on it.
     pub async fn view_ticket(&self, id: TicketId) -> DeskResult<TicketDetail> {
         let ticket = self.load(id).await?;
-        if let Some(to) = workflow::on_view(self.me.role, ticket.status) {
+        if let Some(to) = workflow::on_view(self.role(), ticket.status) {
             let t = workflow::transition(self.mover(&ticket), ticket.status, to, None)?;
             self.apply(&ticket, t, "ticket.viewed").await?;
         }
@@ -689,7 +724,7 @@ impl Desk {
 
     pub async fn comments(&self, id: TicketId) -> DeskResult<Vec<Comment>> {
         self.load(id).await?;
-        let internal = access(self.me.role, Action::ViewInternalNotes) != Access::Denied;
+        let internal = access(self.role(), Action::ViewInternalNotes) != Access::Denied;
         let rows = sqlx::query(
             "select id, ticket_id, author_id, body, internal, created_at from comments
               where ticket_id = ? and deleted_at is null and (internal = 0 or ?) order by created_at, id",
@@ -724,7 +759,7 @@ impl Desk {
         } else {
             Action::CommentPublic
         };
-        if !access(self.me.role, action).allows(ticket.requester_id == self.me.id) {
+        if !access(self.role(), action).allows(ticket.requester_id == self.me.id) {
             let what = if internal {
                 "add internal notes"
             } else {
@@ -732,7 +767,7 @@ impl Desk {
             };
             return Err(DeskError::new(
                 ErrorCode::Forbidden,
-                format!("{}s may not {what} here", self.me.role),
+                format!("{}s may not {what} here", self.role()),
             ));
         }
         let body = CommentBody::parse(body)?;
@@ -746,7 +781,7 @@ impl Desk {
             created_at: now,
         };
         let first_response =
-            !internal && self.me.role.works_tickets() && ticket.first_responded_at.is_none();
+            !internal && self.role().works_tickets() && ticket.first_responded_at.is_none();
         let mut tx = self.store.write().await?;
         sqlx::query(
             "insert into comments (id, ticket_id, author_id, body, internal, created_at) values (?, ?, ?, ?, ?, ?)",
@@ -788,7 +823,7 @@ impl Desk {
 
     pub async fn activity(&self, id: TicketId) -> DeskResult<Vec<Activity>> {
         self.load(id).await?;
-        let internal = access(self.me.role, Action::ViewInternalNotes) != Access::Denied;
+        let internal = access(self.role(), Action::ViewInternalNotes) != Access::Denied;
         let rows = sqlx::query(
             "select id, ticket_id, actor_id, action, field, before, after, at from activity
               where ticket_id = ? and (internal = 0 or ?) order by at, id",

@@ -20,6 +20,30 @@ pub enum ErrorCode {
     UnreadableFile,
     /// The receipt reader could not start (its models are missing or damaged).
     OcrUnavailable,
+    /// The Tallydesk server could not be reached (network, DNS, TLS, or it is down).
+    ServerUnreachable,
+    /// The address answers, but not as a Tallydesk server does.
+    NotATallydeskServer,
+    /// No sign-in came back from the browser in time, or no browser could be opened.
+    BrowserClosed,
+    /// The person cancelled the sign-in in the app.
+    SignInCancelled,
+    /// The browser's answer was not for the sign-in this app started (`state` differs).
+    StateMismatch,
+    /// The answer or the ID token came from another identity provider than the one asked.
+    IssuerMismatch,
+    /// The ID token's times are far from this computer's clock.
+    ClockSkew,
+    /// The identity provider could not be reached or answered wrongly.
+    IdpUnreachable,
+    /// The person (or the identity provider) refused the sign-in.
+    ConsentDenied,
+    /// Signed in, but a member of no tenant yet.
+    NoMembership,
+    /// The sign-in ran out and could not be renewed.
+    SessionExpired,
+    /// The action needs a signed-in account.
+    NotSignedIn,
     Internal,
 }
 

@@ -476,7 +476,7 @@ impl Desk {
     fn push_visible(&self, qb: &mut QueryBuilder<'_, Sqlite>) {
         let me = self.me().id.to_string();
         qb.push(" and (e.requester_id = ").push_bind(me.clone());
-        if self.me().role != Role::Requester {
+        if self.role() != Role::Requester {
             qb.push(" or e.status <> 'draft'");
         }
         qb.push(")");
@@ -660,7 +660,7 @@ impl Desk {
             ClaimTarget::Existing { ticket_id } => {
                 let detail = self.ticket(*ticket_id).await?;
                 let own = detail.ticket.requester_id == self.me().id;
-                if !tallydesk_shared::permission::access(self.me().role, Action::SubmitExpense)
+                if !tallydesk_shared::permission::access(self.role(), Action::SubmitExpense)
                     .allows(own)
                 {
                     return Err(DeskError::new(

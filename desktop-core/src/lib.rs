@@ -6,6 +6,7 @@
 //! Queries are checked by the tests rather than by `sqlx::query!`: the workspace's compile-time
 //! checking talks to the server's Postgres, and sqlx takes one `DATABASE_URL` per build.
 
+pub mod account;
 pub mod demo;
 pub mod desk;
 pub mod error;

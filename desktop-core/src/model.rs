@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use tallydesk_shared::api::{Customer, Ticket};
 use tallydesk_shared::sla::{TargetState, TicketSla};
 use tallydesk_shared::ticket::Priority;
-use tallydesk_shared::{CustomerId, Role, Status, TicketId, UserId};
+use tallydesk_shared::{Action, CustomerId, Role, Status, TicketId, UserId};
 
 /// The queue's built-in views.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, specta::Type)]
@@ -118,6 +118,8 @@ pub struct Person {
 pub struct WorkspaceInfo {
     pub name: String,
     pub me: Person,
+    /// What the user's role lets them do (actions not denied to it), so the UI shows only those.
+    pub can: Vec<Action>,
     /// Whether demo data is present (it is marked and removable).
     pub has_demo_data: bool,
     pub categories: Vec<String>,

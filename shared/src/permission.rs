@@ -72,7 +72,8 @@ impl FromStr for Role {
 }
 
 /// Something a member may try to do in a tenant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     ViewTicket,
     CreateTicket,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tallydesk_desktop_core::DeskError;
+use tallydesk_desktop_core::account::{Account, ServerInfo};
 use tallydesk_desktop_core::expenses::{
     ClaimRef, ClaimTarget, Expense, ExpenseInput, ExpenseList, ExpenseQuery, ExpenseReview,
 };
@@ -14,13 +15,18 @@ use tallydesk_desktop_core::model::{
 };
 use tallydesk_desktop_core::receipts::{ScanEvent, Scanner};
 use tallydesk_shared::api::{
-    Activity, Comment, CreateCustomer, CreateTicket, Customer, PatchCustomer, PatchTicket, Ticket,
+    Activity, Comment, CreateCustomer, CreateTicket, Customer, Invitation, Member, PatchCustomer,
+    PatchTicket, Ticket,
 };
 use tallydesk_shared::sla::{CalendarInput, CalendarRecord, Policy, PolicyInput};
-use tallydesk_shared::{CalendarId, CustomerId, ExpenseId, SlaPolicyId, Status, TicketId};
+use tallydesk_shared::{
+    CalendarId, CustomerId, ExpenseId, InvitationId, Role, SlaPolicyId, Status, TenantId, TicketId,
+    UserId,
+};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
+use crate::account::AccountSlot;
 use crate::alerts::{Alerts, Mute};
 use crate::prefs::{self, Preferences};
 use crate::workspace::{DataDir, Workspace};
@@ -425,4 +431,175 @@ pub async fn save_calendar(
 #[specta::specta]
 pub async fn delete_calendar(workspace: State<'_, Workspace>, id: CalendarId) -> Result<()> {
     workspace.desk().await?.delete_calendar(id).await
+}
+
+/// Where the app stands: local, connected and signed out, or signed in.
+#[tauri::command]
+#[specta::specta]
+pub async fn account(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+) -> Result<Account> {
+    Ok(slot.get(&workspace, &dir).await?.account())
+}
+
+/// Reads a server's sign-in settings and connects to it.
+#[tauri::command]
+#[specta::specta]
+pub async fn connect_server(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+    url: String,
+) -> Result<ServerInfo> {
+    slot.get(&workspace, &dir).await?.connect_server(&url).await
+}
+
+/// Signs in through the browser; resolves when the answer came back.
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_in(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+    server_url: String,
+    issuer: String,
+) -> Result<Account> {
+    let connection = slot.get(&workspace, &dir).await?;
+    connection.sign_in(&server_url, &issuer).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_sign_in(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+) -> Result<()> {
+    slot.get(&workspace, &dir).await?.cancel_sign_in();
+    Ok(())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_out(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+) -> Result<Account> {
+    slot.get(&workspace, &dir).await?.sign_out().await
+}
+
+/// Signs out and forgets the server: back to the local workspace.
+#[tauri::command]
+#[specta::specta]
+pub async fn disconnect_server(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+) -> Result<Account> {
+    slot.get(&workspace, &dir).await?.disconnect_server().await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn switch_tenant(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+    tenant_id: TenantId,
+) -> Result<Account> {
+    slot.get(&workspace, &dir)
+        .await?
+        .switch_tenant(tenant_id)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn change_password(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+    current_password: String,
+    new_password: String,
+) -> Result<()> {
+    let connection = slot.get(&workspace, &dir).await?;
+    connection
+        .change_password(&current_password, &new_password)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_members(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+) -> Result<Vec<Member>> {
+    slot.get(&workspace, &dir).await?.members().await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_member_role(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+    user_id: UserId,
+    role: Role,
+) -> Result<Member> {
+    let connection = slot.get(&workspace, &dir).await?;
+    connection.set_member_role(user_id, role).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn remove_member(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+    user_id: UserId,
+) -> Result<()> {
+    slot.get(&workspace, &dir)
+        .await?
+        .remove_member(user_id)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_invitations(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+) -> Result<Vec<Invitation>> {
+    slot.get(&workspace, &dir).await?.invitations().await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn invite_member(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+    email: String,
+    role: Role,
+) -> Result<Invitation> {
+    slot.get(&workspace, &dir).await?.invite(&email, role).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn revoke_invitation(
+    slot: State<'_, AccountSlot>,
+    workspace: State<'_, Workspace>,
+    dir: State<'_, DataDir>,
+    id: InvitationId,
+) -> Result<()> {
+    slot.get(&workspace, &dir)
+        .await?
+        .revoke_invitation(id)
+        .await
 }

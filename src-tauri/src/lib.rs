@@ -3,6 +3,7 @@
 //! Commands are one-line adapters over `tallydesk-desktop-core`; one [`specta_builder`] feeds
 //! both the invoke handler and the TypeScript bindings in `ui/src/bindings.ts`.
 
+pub mod account;
 pub mod alerts;
 pub mod commands;
 pub mod prefs;
@@ -65,6 +66,20 @@ macro_rules! specta_builder_for {
             $crate::commands::list_calendars,
             $crate::commands::save_calendar,
             $crate::commands::delete_calendar,
+            $crate::commands::account,
+            $crate::commands::connect_server,
+            $crate::commands::sign_in,
+            $crate::commands::cancel_sign_in,
+            $crate::commands::sign_out,
+            $crate::commands::disconnect_server,
+            $crate::commands::switch_tenant,
+            $crate::commands::change_password,
+            $crate::commands::list_members,
+            $crate::commands::set_member_role,
+            $crate::commands::remove_member,
+            $crate::commands::list_invitations,
+            $crate::commands::invite_member,
+            $crate::commands::revoke_invitation,
         ])
     };
 }
@@ -100,6 +115,7 @@ pub fn run() {
         .register_asynchronous_uri_scheme_protocol("receipt", receipts::serve_image)
         .manage(workspace::Workspace::default())
         .manage(alerts::Alerts::default())
+        .manage(account::AccountSlot::default())
         .invoke_handler(builder.invoke_handler())
         .setup(|app| {
             let dir = app.path().app_data_dir()?;
@@ -120,6 +136,13 @@ pub fn run() {
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = handle.state::<workspace::Workspace>().open(&dir).await {
                     tracing::warn!(error = %e, "the workspace did not open at start-up");
+                    return;
+                }
+                // Resume the saved sign-in, so the desk acts with the signed-in role from the start.
+                let slot = handle.state::<account::AccountSlot>();
+                let data = workspace::DataDir(dir);
+                if let Err(e) = slot.get(&handle.state(), &data).await {
+                    tracing::warn!(error = %e, "the saved sign-in did not resume at start-up");
                 }
             });
             let window = app

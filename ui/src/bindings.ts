@@ -60,9 +60,59 @@ export const commands = {
 	/**  Creates a calendar (`id` null) or changes one at `version`. */
 	saveCalendar: (id: CalendarId | null, input: CalendarInput_Deserialize, version: number | null) => typedError<CalendarRecord_Serialize, DeskError_Serialize>(__TAURI_INVOKE("save_calendar", { id, input, version })),
 	deleteCalendar: (id: CalendarId) => typedError<null, DeskError_Serialize>(__TAURI_INVOKE("delete_calendar", { id })),
+	/**  Where the app stands: local, connected and signed out, or signed in. */
+	account: () => typedError<Account_Serialize, DeskError_Serialize>(__TAURI_INVOKE("account")),
+	/**  Reads a server's sign-in settings and connects to it. */
+	connectServer: (url: string) => typedError<ServerInfo, DeskError_Serialize>(__TAURI_INVOKE("connect_server", { url })),
+	/**  Signs in through the browser; resolves when the answer came back. */
+	signIn: (serverUrl: string, issuer: string) => typedError<Account_Serialize, DeskError_Serialize>(__TAURI_INVOKE("sign_in", { serverUrl, issuer })),
+	cancelSignIn: () => typedError<null, DeskError_Serialize>(__TAURI_INVOKE("cancel_sign_in")),
+	signOut: () => typedError<Account_Serialize, DeskError_Serialize>(__TAURI_INVOKE("sign_out")),
+	/**  Signs out and forgets the server: back to the local workspace. */
+	disconnectServer: () => typedError<Account_Serialize, DeskError_Serialize>(__TAURI_INVOKE("disconnect_server")),
+	switchTenant: (tenantId: TenantId) => typedError<Account_Serialize, DeskError_Serialize>(__TAURI_INVOKE("switch_tenant", { tenantId })),
+	changePassword: (currentPassword: string, newPassword: string) => typedError<null, DeskError_Serialize>(__TAURI_INVOKE("change_password", { currentPassword, newPassword })),
+	listMembers: () => typedError<Member_Serialize[], DeskError_Serialize>(__TAURI_INVOKE("list_members")),
+	setMemberRole: (userId: UserId, role: Role) => typedError<Member_Serialize, DeskError_Serialize>(__TAURI_INVOKE("set_member_role", { userId, role })),
+	removeMember: (userId: UserId) => typedError<null, DeskError_Serialize>(__TAURI_INVOKE("remove_member", { userId })),
+	listInvitations: () => typedError<Invitation_Serialize[], DeskError_Serialize>(__TAURI_INVOKE("list_invitations")),
+	inviteMember: (email: string, role: Role) => typedError<Invitation_Serialize, DeskError_Serialize>(__TAURI_INVOKE("invite_member", { email, role })),
+	revokeInvitation: (id: InvitationId) => typedError<null, DeskError_Serialize>(__TAURI_INVOKE("revoke_invitation", { id })),
 };
 
 /* Types */
+/**  Where the app stands: a local workspace, a server to sign in to, or a signed-in session. */
+export type Account = Account_Serialize | Account_Deserialize;
+
+/**  Where the app stands: a local workspace, a server to sign in to, or a signed-in session. */
+export type Account_Deserialize = 
+/**  No server connected: a local workspace, whose user is its admin. */
+({ state: "local" }) & { notice?: never; providers?: never; server_url?: never } | 
+/**  Connected to a server, not signed in; `notice` says why, when the app signed out by itself. */
+{ state: "signed_out"; server_url: string; providers: ProviderInfo[]; notice?: string | null } | {
+	state: "signed_in",
+} & Session_Deserialize;
+
+/**  Where the app stands: a local workspace, a server to sign in to, or a signed-in session. */
+export type Account_Serialize = 
+/**  No server connected: a local workspace, whose user is its admin. */
+({ state: "local" }) & { notice?: never; providers?: never; server_url?: never } | 
+/**  Connected to a server, not signed in; `notice` says why, when the app signed out by itself. */
+{ state: "signed_out"; server_url: string; providers: ProviderInfo[]; notice: string | null } | {
+	state: "signed_in",
+} & Session_Serialize;
+
+/**  Something a member may try to do in a tenant. */
+export type Action = "view_ticket" | "create_ticket" | 
+/**  Raise a ticket on someone else's behalf, or pick its assignee at creation. */
+"create_ticket_for_others" | "edit_ticket" | "delete_ticket" | 
+/**  Change a ticket's status; which changes are legal is the workflow's business. */
+"transition_ticket" | "comment_public" | "comment_internal" | "view_internal_notes" | "view_activity" | "view_customers" | "edit_customers" | "delete_customer" | "view_members" | "manage_members" | "manage_invitations" | "manage_tenant_settings" | 
+/**  Scan receipts and file expenses on a ticket. */
+"submit_expense" | 
+/**  Approve or reject a submitted expense. */
+"decide_expense";
+
 /**  One entry of the audit trail: who changed what, when, from what to what. */
 export type Activity = Activity_Serialize | Activity_Deserialize;
 
@@ -314,7 +364,31 @@ export type ErrorCode = "not_found" | "invalid_field" | "illegal_transition" | "
 /**  A dropped file is not a readable receipt image; `field` says why (`pdf`, `too_large`…). */
 "unreadable_file" | 
 /**  The receipt reader could not start (its models are missing or damaged). */
-"ocr_unavailable" | "internal";
+"ocr_unavailable" | 
+/**  The Tallydesk server could not be reached (network, DNS, TLS, or it is down). */
+"server_unreachable" | 
+/**  The address answers, but not as a Tallydesk server does. */
+"not_a_tallydesk_server" | 
+/**  No sign-in came back from the browser in time, or no browser could be opened. */
+"browser_closed" | 
+/**  The person cancelled the sign-in in the app. */
+"sign_in_cancelled" | 
+/**  The browser's answer was not for the sign-in this app started (`state` differs). */
+"state_mismatch" | 
+/**  The answer or the ID token came from another identity provider than the one asked. */
+"issuer_mismatch" | 
+/**  The ID token's times are far from this computer's clock. */
+"clock_skew" | 
+/**  The identity provider could not be reached or answered wrongly. */
+"idp_unreachable" | 
+/**  The person (or the identity provider) refused the sign-in. */
+"consent_denied" | 
+/**  Signed in, but a member of no tenant yet. */
+"no_membership" | 
+/**  The sign-in ran out and could not be renewed. */
+"session_expired" | 
+/**  The action needs a signed-in account. */
+"not_signed_in" | "internal";
 
 export type Expense = Expense_Serialize | Expense_Deserialize;
 
@@ -522,6 +596,67 @@ export type FreshStart_Serialize = {
 	kept_file: string,
 };
 
+export type Invitation = Invitation_Serialize | Invitation_Deserialize;
+
+export type InvitationId = string;
+
+export type Invitation_Deserialize = {
+	id: InvitationId,
+	email: string,
+	role: Role,
+	invited_by: UserId,
+	created_at: string,
+	accepted_at?: string | null,
+	/**
+	 *  Only in the response that creates the invitation, and only when the server's built-in
+	 *  issuer is on: a one-time link the admin passes on, where the invitee chooses a name and
+	 *  password for a Tallydesk account.
+	 */
+	accept_url?: string | null,
+};
+
+export type Invitation_Serialize = {
+	id: InvitationId,
+	email: string,
+	role: Role,
+	invited_by: UserId,
+	created_at: string,
+	accepted_at: string | null,
+	/**
+	 *  Only in the response that creates the invitation, and only when the server's built-in
+	 *  issuer is on: a one-time link the admin passes on, where the invitee chooses a name and
+	 *  password for a Tallydesk account.
+	 */
+	accept_url?: string,
+};
+
+/**  Whether the sign-in survives a restart of the app. */
+export type KeychainState = { kind: "stored" } | 
+/**  Tokens are kept in memory only; `reason` says why and what it means. */
+{ kind: "memory_only"; reason: string };
+
+export type Member = Member_Serialize | Member_Deserialize;
+
+export type Member_Deserialize = {
+	user_id: UserId,
+	email?: string | null,
+	name?: string | null,
+	role: Role,
+};
+
+export type Member_Serialize = {
+	user_id: UserId,
+	email: string | null,
+	name: string | null,
+	role: Role,
+};
+
+export type Membership = {
+	tenant_id: TenantId,
+	tenant_name: string,
+	role: Role,
+};
+
 /**  Do-not-disturb, as the UI and the tray menu set it. */
 export type Mute = "off" | "one_hour" | "until_tomorrow";
 
@@ -676,6 +811,14 @@ export type Preferences_Serialize = {
 
 export type Priority = "low" | "medium" | "high" | "urgent";
 
+/**  An identity provider the server accepts, as the sign-in screen offers it. */
+export type ProviderInfo = {
+	name: string,
+	issuer: string,
+	/**  The server's own accounts (email and password kept by the server). */
+	builtin: boolean,
+};
+
 /**
  *  A line of text read from the receipt image, with its box as four corners in image pixels
  *  (`[x1, y1, x2, y2, x3, y3, x4, y4]`).
@@ -739,6 +882,40 @@ export type ScanStage =
 /**  Loading the OCR models (first receipt only). */
 "loading_models" | "opening_image" | "reading_text" | "finding_fields" | "saving";
 
+/**  A server the app can sign in to. */
+export type ServerInfo = {
+	url: string,
+	providers: ProviderInfo[],
+};
+
+export type Session = Session_Serialize | Session_Deserialize;
+
+export type Session_Deserialize = {
+	server_url: string,
+	provider: ProviderInfo,
+	user: UserSummary_Deserialize,
+	tenants: Membership[],
+	/**  The active tenant, and the role there. */
+	tenant_id: TenantId,
+	role: Role,
+	keychain: KeychainState,
+	/**  The server keeps this account's password (its built-in issuer). */
+	can_change_password: boolean,
+};
+
+export type Session_Serialize = {
+	server_url: string,
+	provider: ProviderInfo,
+	user: UserSummary_Serialize,
+	tenants: Membership[],
+	/**  The active tenant, and the role there. */
+	tenant_id: TenantId,
+	role: Role,
+	keychain: KeychainState,
+	/**  The server keeps this account's password (its built-in issuer). */
+	can_change_password: boolean,
+};
+
 export type SlaPolicyId = string;
 
 export type SlaState = "running" | "paused" | "at_risk" | "breached" | "met";
@@ -788,6 +965,9 @@ export type TargetState_Serialize = {
 	/**  When the state will next change by itself (at risk, breach), for timers. */
 	next_change_at: string | null,
 };
+
+/**  A tenant: one organisation's isolated helpdesk. */
+export type TenantId = string;
 
 export type Theme = "light" | "dark" | "system";
 
@@ -989,6 +1169,20 @@ export type Ticket_Serialize = {
 /**  A person, identified across tenants by their issuer and subject. */
 export type UserId = string;
 
+export type UserSummary = UserSummary_Serialize | UserSummary_Deserialize;
+
+export type UserSummary_Deserialize = {
+	id: UserId,
+	email?: string | null,
+	name?: string | null,
+};
+
+export type UserSummary_Serialize = {
+	id: UserId,
+	email: string | null,
+	name: string | null,
+};
+
 /**
  *  Opening hours per weekday as `[["09:00", "17:00"], …]`, local time; `"24:00"` closes at
  *  midnight.
@@ -1028,6 +1222,8 @@ export type WorkspaceInfo = WorkspaceInfo_Serialize | WorkspaceInfo_Deserialize;
 export type WorkspaceInfo_Deserialize = {
 	name: string,
 	me: Person_Deserialize,
+	/**  What the user's role lets them do (actions not denied to it), so the UI shows only those. */
+	can: Action[],
 	/**  Whether demo data is present (it is marked and removable). */
 	has_demo_data: boolean,
 	categories: string[],
@@ -1038,6 +1234,8 @@ export type WorkspaceInfo_Deserialize = {
 export type WorkspaceInfo_Serialize = {
 	name: string,
 	me: Person_Serialize,
+	/**  What the user's role lets them do (actions not denied to it), so the UI shows only those. */
+	can: Action[],
 	/**  Whether demo data is present (it is marked and removable). */
 	has_demo_data: boolean,
 	categories: string[],

@@ -26,7 +26,7 @@ async fn data_survives_a_restart_and_the_user_stays_the_admin() {
     let desk = Desk::open(store, Clock::system(), "Someone Else", false)
         .await
         .unwrap();
-    assert_eq!(desk.me(), &me, "the same local user, still admin");
+    assert_eq!(desk.me(), me, "the same local user, still admin");
     assert_eq!(
         desk.ticket(created.id).await.unwrap().ticket.title,
         "Keep me"

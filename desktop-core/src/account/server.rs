@@ -1,0 +1,323 @@
+//! A small typed client of the Tallydesk server's API: sign-in settings, who I am, members,
+//! invitations and passwords. Server errors (`{code, message}`) come through as [`DeskError`]s.
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tallydesk_shared::api::{
+    AuthConfig, ChangePassword, CreateInvitation, Invitation, Me, Member, Page, PatchMember,
+};
+use tallydesk_shared::{InvitationId, Role, TenantId, UserId};
+
+use crate::error::{DeskError, DeskResult, ErrorCode};
+
+/// The header that picks the tenant of a request (the server's `TENANT_HEADER`).
+pub const TENANT_HEADER: &str = "x-tenant-id";
+
+/// A server's base URL, parsed: `http(s)://host[:port][/path]` with no trailing slash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerUrl(String);
+
+impl ServerUrl {
+    pub fn parse(text: &str) -> DeskResult<ServerUrl> {
+        let text = text.trim();
+        let with_scheme = if text.contains("://") {
+            text.to_owned()
+        } else {
+            format!("https://{text}")
+        };
+        let bad = |why: &str| {
+            DeskError::invalid(
+                "url",
+                format!("{why}: enter an address like https://helpdesk.example.com"),
+            )
+        };
+        if text.is_empty() {
+            return Err(bad("the server address is empty"));
+        }
+        let url = url::Url::parse(&with_scheme)
+            .map_err(|e| bad(&format!("{text:?} is not a web address ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad(&format!("{text:?} is not an http or https address")));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("the server address has no ? or # part"));
+        }
+        Ok(ServerUrl(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.0)
+    }
+}
+
+impl std::fmt::Display for ServerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a call needs beyond its path and body: the access token and the tenant.
+pub struct Auth {
+    pub token: String,
+    pub tenant: Option<TenantId>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The server's API, over an HTTP client that does not follow redirects.
+#[derive(Clone, Debug)]
+pub struct ServerApi {
+    http: reqwest::Client,
+    url: ServerUrl,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+fn unreachable(url: &ServerUrl, e: &reqwest::Error) -> DeskError {
+    let why = if e.is_timeout() {
+        "it did not answer in time".to_owned()
+    } else if e.is_connect() {
+        "no connection could be made".to_owned()
+    } else {
+        e.to_string()
+    };
+    DeskError::new(
+        ErrorCode::ServerUnreachable,
+        format!(
+            "The server at {url} could not be reached ({why}). Check the address and your network connection, then try again."
+        ),
+    )
+}
+
+impl ServerApi {
+    pub fn new(http: reqwest::Client, url: ServerUrl) -> ServerApi {
+        ServerApi { http, url }
+    }
+
+    pub fn url(&self) -> &ServerUrl {
+        &self.url
+    }
+
+    /// The server's public sign-in settings (`GET /auth/config`).
+    pub async fn auth_config(&self) -> DeskResult<AuthConfig> {
+        let not_tallydesk = || {
+            DeskError::new(
+                ErrorCode::NotATallydeskServer,
+                format!(
+                    "{} does not look like a Tallydesk server (it has no sign-in settings at /api/v1/auth/config). Check the address.",
+                    self.url
+                ),
+            )
+        };
+        let response = self
+            .http
+            .get(self.url.api("/auth/config"))
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.url, &e))?;
+        if response.status().is_server_error() {
+            return Err(DeskError::new(
+                ErrorCode::ServerUnreachable,
+                format!(
+                    "The server at {} failed ({}). Try again later, or tell its administrator.",
+                    self.url,
+                    response.status()
+                ),
+            ));
+        }
+        if !response.status().is_success() {
+            return Err(not_tallydesk());
+        }
+        let config: AuthConfig = response.json().await.map_err(|_| not_tallydesk())?;
+        if config.providers.is_empty() {
+            return Err(DeskError::new(
+                ErrorCode::NotATallydeskServer,
+                format!(
+                    "The server at {} offers no way to sign in. Ask its administrator to set up an identity provider.",
+                    self.url
+                ),
+            ));
+        }
+        Ok(config)
+    }
+
+    pub async fn me(&self, auth: &Auth) -> DeskResult<Me> {
+        self.call(Method::GET, "/me", auth, None::<&()>).await
+    }
+
+    pub async fn members(&self, auth: &Auth) -> DeskResult<Vec<Member>> {
+        let page: Page<Member> = self
+            .call(Method::GET, "/members", auth, None::<&()>)
+            .await?;
+        Ok(page.items)
+    }
+
+    pub async fn set_member_role(
+        &self,
+        auth: &Auth,
+        user: UserId,
+        role: Role,
+    ) -> DeskResult<Member> {
+        self.call(
+            Method::PATCH,
+            &format!("/members/{user}"),
+            auth,
+            Some(&PatchMember { role }),
+        )
+        .await
+    }
+
+    pub async fn remove_member(&self, auth: &Auth, user: UserId) -> DeskResult<()> {
+        self.call_empty(
+            Method::DELETE,
+            &format!("/members/{user}"),
+            auth,
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn invitations(&self, auth: &Auth) -> DeskResult<Vec<Invitation>> {
+        let page: Page<Invitation> = self
+            .call(Method::GET, "/invitations", auth, None::<&()>)
+            .await?;
+        Ok(page.items)
+    }
+
+    pub async fn invite(&self, auth: &Auth, email: String, role: Role) -> DeskResult<Invitation> {
+        self.call(
+            Method::POST,
+            "/invitations",
+            auth,
+            Some(&CreateInvitation { email, role }),
+        )
+        .await
+    }
+
+    pub async fn revoke_invitation(&self, auth: &Auth, id: InvitationId) -> DeskResult<()> {
+        self.call_empty(
+            Method::DELETE,
+            &format!("/invitations/{id}"),
+            auth,
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn change_password(&self, auth: &Auth, change: &ChangePassword) -> DeskResult<()> {
+        self.call_empty(Method::POST, "/me/password", auth, Some(change))
+            .await
+    }
+
+    fn request(&self, method: Method, path: &str, auth: &Auth) -> RequestBuilder {
+        let mut request = self
+            .http
+            .request(method, self.url.api(path))
+            .bearer_auth(&auth.token);
+        if let Some(tenant) = auth.tenant {
+            request = request.header(TENANT_HEADER, tenant.to_string());
+        }
+        request
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<&impl Serialize>,
+    ) -> DeskResult<reqwest::Response> {
+        let mut request = self.request(method, path, auth);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.url, &e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let body: Option<ErrorBody> = response.json().await.ok();
+        Err(server_error(&self.url, status, body))
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<&impl Serialize>,
+    ) -> DeskResult<T> {
+        let response = self.send(method, path, auth, body).await?;
+        response.json().await.map_err(|e| {
+            DeskError::new(
+                ErrorCode::NotATallydeskServer,
+                format!("The server at {} answered {path} in a form this app does not understand ({e}). Is the app up to date?", self.url),
+            )
+        })
+    }
+
+    async fn call_empty(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<&impl Serialize>,
+    ) -> DeskResult<()> {
+        self.send(method, path, auth, body).await.map(drop)
+    }
+}
+
+/// The server's `{code, message}` as the UI's error: its codes, where the UI knows them.
+fn server_error(url: &ServerUrl, status: StatusCode, body: Option<ErrorBody>) -> DeskError {
+    let Some(body) = body else {
+        return DeskError::new(
+            if status.is_server_error() {
+                ErrorCode::ServerUnreachable
+            } else {
+                ErrorCode::NotATallydeskServer
+            },
+            format!(
+                "The server at {url} answered {status}. Try again later, or tell its administrator."
+            ),
+        );
+    };
+    let code = match (status, body.code.as_str()) {
+        (_, "no_membership") => ErrorCode::NoMembership,
+        (StatusCode::UNAUTHORIZED, _) => ErrorCode::SessionExpired,
+        (StatusCode::FORBIDDEN, _) => ErrorCode::Forbidden,
+        (StatusCode::NOT_FOUND, _) => ErrorCode::NotFound,
+        (StatusCode::CONFLICT, "stale_version") => ErrorCode::StaleVersion,
+        (StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST | StatusCode::CONFLICT, _) => {
+            // Field errors read "field: what is wrong".
+            let field = body
+                .message
+                .split_once(':')
+                .map(|(f, _)| f.trim())
+                .filter(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or("input")
+                .to_owned();
+            return DeskError::invalid(&field, body.message);
+        }
+        (s, _) if s.is_server_error() => ErrorCode::ServerUnreachable,
+        _ => ErrorCode::Internal,
+    };
+    DeskError::new(code, body.message)
+}
