@@ -2,27 +2,31 @@
 // failure becomes an `AppError` whose `code` the views branch on.
 
 import { Channel } from '@tauri-apps/api/core';
+import { commands } from '../bindings';
 import type * as B from '../bindings';
-import { commands } from './pending-bindings';
-import type { Account, Action, ErrorCode, InvitationId, TenantId } from './pending-bindings';
 
 // The bindings describe each type twice: as Rust sends it (`_Serialize`) and as Rust accepts it
 // (`_Deserialize`). The UI uses these names: what it receives, and what it sends.
+export type Account = B.Account_Serialize;
 export type Activity = B.Activity_Serialize;
 export type AppInfo = B.AppInfo;
 export type Comment = B.Comment;
 export type Customer = B.Customer_Serialize;
 export type CustomerDetail = B.CustomerDetail_Serialize;
-export type DeskError = Omit<B.DeskError_Serialize, 'code'> & { code: ErrorCode };
-export type FreshStart = Omit<B.FreshStart_Serialize, 'info'> & { info: WorkspaceInfo };
+export type DeskError = B.DeskError_Serialize;
+export type FreshStart = B.FreshStart_Serialize;
+export type Invitation = B.Invitation_Serialize;
+export type Member = B.Member_Serialize;
 export type Person = B.Person_Serialize;
 export type Preferences = B.Preferences_Serialize;
+export type Session = B.Session_Serialize;
 export type Ticket = B.Ticket_Serialize;
 export type TicketDetail = B.TicketDetail_Serialize;
 export type TicketPage = B.TicketPage_Serialize;
 export type TicketRow = B.TicketRow_Serialize;
+export type UserSummary = B.UserSummary_Serialize;
 /** The workspace, and what the user may do in it (`can`: Rust's answer, never worked out here). */
-export type WorkspaceInfo = B.WorkspaceInfo_Serialize & { can: Action[] };
+export type WorkspaceInfo = B.WorkspaceInfo_Serialize;
 export type TicketQuery = B.TicketQuery_Serialize;
 export type CreateTicket = B.CreateTicket_Deserialize;
 export type PatchTicket = B.PatchTicket_Deserialize;
@@ -45,48 +49,54 @@ export type CalendarRecord = B.CalendarRecord_Serialize;
 export type CalendarInput = B.CalendarInput_Serialize;
 export type WeeklyHours = B.WeeklyHours_Serialize;
 export type {
-  Account,
   Action,
-  ErrorCode,
-  Invitation,
-  InvitationId,
-  KeychainState,
-  Member,
-  Membership,
-  ProviderInfo,
-  ServerInfo,
-  Session,
-  TenantId,
-  UserSummary,
-} from './pending-bindings';
-export type {
   AssigneeFilter,
   CalendarId,
   ClaimRef,
   CurrencyTotal,
   CustomerId,
   Density,
+  ErrorCode,
   ExpenseId,
   ExpenseStatus,
   FieldSource,
+  InvitationId,
+  KeychainState,
+  Membership,
   Mute,
   Priority,
+  ProviderInfo,
   ReadLine,
   Reading,
   Role,
   ScanFile,
   ScanStage,
+  ServerInfo,
   SlaPolicyId,
   SlaState,
   Status,
   Target,
+  TenantId,
   Theme,
   TicketId,
   TicketSort,
   TicketView,
   UserId,
 } from '../bindings';
-import type { CalendarId, CustomerId, ExpenseId, Mute, Role, SlaPolicyId, Status, TicketId, UserId } from '../bindings';
+import type {
+  CalendarId,
+  CustomerId,
+  ErrorCode,
+  ExpenseId,
+  InvitationId,
+  Mute,
+  Role,
+  SlaPolicyId,
+  Status,
+  TenantId,
+  TicketId,
+  UserId,
+} from '../bindings';
 
 export class AppError extends Error {
   readonly code: ErrorCode;
@@ -147,40 +157,11 @@ async function unwrap<T>(pending: Promise<CommandResult<T>>): Promise<T> {
   return result.data;
 }
 
-/** Every action, as a local workspace allows its one user (an admin). Only for a Rust that does
- *  not yet send `can` (before the sign-in bindings land); Rust's answer is used whenever there is one. */
-const LOCAL_ADMIN: Action[] = [
-  'view_ticket',
-  'create_ticket',
-  'create_ticket_for_others',
-  'edit_ticket',
-  'delete_ticket',
-  'transition_ticket',
-  'comment_public',
-  'comment_internal',
-  'view_internal_notes',
-  'view_activity',
-  'view_customers',
-  'edit_customers',
-  'delete_customer',
-  'view_members',
-  'manage_members',
-  'manage_invitations',
-  'manage_tenant_settings',
-  'submit_expense',
-  'decide_expense',
-];
-
-function withCan(info: B.WorkspaceInfo_Serialize & { can?: Action[] }): WorkspaceInfo {
-  return { ...info, can: info.can ?? LOCAL_ADMIN };
-}
-
 /** The commands, returning their data or throwing an `AppError`. */
 export const api = {
-  openWorkspace: () => unwrap(commands.openWorkspace()).then(withCan),
-  startFreshWorkspace: () =>
-    unwrap(commands.startFreshWorkspace()).then((start) => ({ ...start, info: withCan(start.info) })),
-  workspaceInfo: () => unwrap(commands.workspaceInfo()).then(withCan),
+  openWorkspace: () => unwrap(commands.openWorkspace()),
+  startFreshWorkspace: () => unwrap(commands.startFreshWorkspace()),
+  workspaceInfo: () => unwrap(commands.workspaceInfo()),
   listTickets: (query: TicketQuery) => unwrap(commands.listTickets(query)),
   getTicket: (id: TicketId) => unwrap(commands.getTicket(id)),
   viewTicket: (id: TicketId) => unwrap(commands.viewTicket(id)),
@@ -237,10 +218,8 @@ export const api = {
     unwrap(commands.saveCalendar(id, input, version)),
   deleteCalendar: (id: CalendarId) => unwrap(commands.deleteCalendar(id)),
 
-  /** Local, signed out (with how to sign in) or signed in (with the session). A Rust without
-   *  accounts yet is a local workspace. */
-  account: (): Promise<Account> =>
-    typeof commands.account === 'function' ? unwrap(commands.account()) : Promise.resolve<Account>({ state: 'local' }),
+  /** Local, signed out (with how to sign in) or signed in (with the session). */
+  account: () => unwrap(commands.account()),
   /** Reads a server's sign-in configuration (its identity providers). */
   connectServer: (url: string) => unwrap(commands.connectServer(url)),
   /** Opens the browser at the provider and waits for the person to sign in there. */

@@ -879,7 +879,6 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
         invited_by: me.id,
         created_at: new Date().toISOString(),
         accepted_at: null,
-        accept_url: null,
       };
       invitations.push(invitation);
       // As the server does: the link to accept is in the answer that creates it, not in lists.
