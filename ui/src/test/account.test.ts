@@ -147,7 +147,7 @@ describe('the sign-in screen', () => {
 });
 
 describe('the account panel in Settings', () => {
-  it('connects a local workspace to a server and signs in there', async () => {
+  it('connects a local workspace to a server, then signs in on the sign-in screen', async () => {
     const connect = vi.spyOn(desk.commands, 'connectServer');
     goTo({ name: 'settings' });
     await renderApp();
@@ -158,18 +158,20 @@ describe('the account panel in Settings', () => {
     await userEvent.click(within(panel).getByRole('button', { name: 'Connect' }));
     expect(connect).toHaveBeenCalledWith(SERVER_URL);
 
-    await userEvent.click(await within(panel).findByRole('button', { name: 'Sign in with Tallydesk account' }));
-    await within(panel).findByText('Continue in your browser…');
+    await screen.findByRole('heading', { level: 1, name: 'Sign in to Tallydesk' });
+    expect(screen.getByText(SERVER_URL)).toBeInTheDocument();
+    await startSignIn('Sign in with Tallydesk account');
     desk.signIns[0].succeed();
 
-    await within(panel).findByText('Signed in as');
-    expect(panel).toHaveTextContent('Alex Morgan');
-    expect(panel).toHaveTextContent('alex@example.com');
-    expect(panel).toHaveTextContent(SERVER_URL);
-    expect(panel).toHaveTextContent('Tallydesk account');
-    expect(panel).toHaveTextContent('Acme Support');
-    expect(panel).toHaveTextContent('Admin');
-    expect(within(panel).queryByRole('note'), 'the keychain held the sign-in: no warning').toBeNull();
+    const signedIn = await screen.findByRole('region', { name: 'Account' });
+    await within(signedIn).findByText('Signed in as');
+    expect(signedIn).toHaveTextContent('Alex Morgan');
+    expect(signedIn).toHaveTextContent('alex@example.com');
+    expect(signedIn).toHaveTextContent(SERVER_URL);
+    expect(signedIn).toHaveTextContent('Tallydesk account');
+    expect(signedIn).toHaveTextContent('Acme Support');
+    expect(signedIn).toHaveTextContent('Admin');
+    expect(within(signedIn).queryByRole('note'), 'the keychain held the sign-in: no warning').toBeNull();
   });
 
   it('warns when the sign-in is kept in memory only, with the reason', async () => {
