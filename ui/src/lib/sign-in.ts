@@ -12,9 +12,11 @@ export interface Problem {
   next: string;
 }
 
-/** The email a `no_membership` error names (Rust puts it in `field`), if it does. */
+/** The address a `no_membership` error names: in `field` if Rust puts it there, else the one
+ *  its message says the person signed in as. Only shown, never branched on. */
 function email(error: AppError): string | null {
-  return error.field && error.field.includes('@') ? error.field : null;
+  if (error.field?.includes('@')) return error.field;
+  return /[^\s@()"]+@[^\s@()"]+\.[^\s@()",;]*[^\s@()",;.]/.exec(error.message)?.[0] ?? null;
 }
 
 const NEXT: Partial<Record<ErrorCode, { title: string; next: (error: AppError) => string }>> = {

@@ -106,6 +106,13 @@ describe('the sign-in screen', () => {
     expect(await screen.findByRole('alert')).toHaveTextContent('Ask an admin of your organisation to invite jo@example.com, then sign in again.');
   });
 
+  it('finds the address to invite in Rust’s message when no field names it', async () => {
+    await renderSignIn();
+    const pending = await startSignIn('Sign in with Acme SSO');
+    pending.fail('no_membership', 'You are signed in as kim.lee@acme.example, but you are not a member of any team on this server yet.');
+    expect(await screen.findByRole('alert')).toHaveTextContent('Ask an admin of your organisation to invite kim.lee@acme.example, then sign in again.');
+  });
+
   it('signs in to another server', async () => {
     desk.servers.set('https://help.globex.example', [{ name: 'Globex login', issuer: 'https://login.globex.example', builtin: false }]);
     const signIn = vi.spyOn(desk.commands, 'signIn');
