@@ -3,6 +3,7 @@
 // (dialogs handle their own keys: Escape closes them).
 
 import { onDestroy } from 'svelte';
+import type { Action } from './ipc';
 
 /** Key names: the character (`n`, `/`, `?`), `Enter`, `Escape`, or `mod+k` / `mod+s` for Ctrl/Cmd+K / S. */
 export type Bindings = Record<string, (() => void) | undefined>;
@@ -58,19 +59,19 @@ export function handleKeydown(event: KeyboardEvent) {
   }
 }
 
-/** The shortcuts, for the help sheet. */
-export const SHORTCUTS: { keys: string[]; what: string; where: string }[] = [
-  { keys: ['n'], what: 'New ticket', where: 'Anywhere' },
+/** The shortcuts, for the help sheet; `needs` is what the role must allow for the key to work. */
+export const SHORTCUTS: { keys: string[]; what: string; where: string; needs?: Action }[] = [
+  { keys: ['n'], what: 'New ticket', where: 'Anywhere', needs: 'create_ticket' },
   { keys: ['/', 'Ctrl K'], what: 'Search tickets', where: 'Anywhere' },
   { keys: ['?'], what: 'Show keyboard shortcuts', where: 'Anywhere' },
-  { keys: ['a'], what: 'Add receipts (photos or scans) to read', where: 'Anywhere' },
+  { keys: ['a'], what: 'Add receipts (photos or scans) to read', where: 'Anywhere', needs: 'submit_expense' },
   { keys: ['j'], what: 'Next ticket', where: 'Queue and ticket' },
   { keys: ['k'], what: 'Previous ticket', where: 'Queue and ticket' },
   { keys: ['Enter'], what: 'Open the selected ticket', where: 'Queue' },
   { keys: ['Esc'], what: 'Close a dialog, or go back', where: 'Anywhere' },
-  { keys: ['p'], what: 'Start work, resume or reopen', where: 'Ticket' },
-  { keys: ['h'], what: 'Put on hold', where: 'Ticket' },
-  { keys: ['r'], what: 'Resolve', where: 'Ticket' },
-  { keys: ['c'], what: 'Close ticket', where: 'Ticket' },
-  { keys: ['Ctrl S'], what: 'Save the draft', where: 'Receipt review' },
+  { keys: ['p'], what: 'Start work, resume or reopen', where: 'Ticket', needs: 'transition_ticket' },
+  { keys: ['h'], what: 'Put on hold', where: 'Ticket', needs: 'transition_ticket' },
+  { keys: ['r'], what: 'Resolve', where: 'Ticket', needs: 'transition_ticket' },
+  { keys: ['c'], what: 'Close ticket', where: 'Ticket', needs: 'transition_ticket' },
+  { keys: ['Ctrl S'], what: 'Save the draft', where: 'Receipt review', needs: 'submit_expense' },
 ];

@@ -29,6 +29,12 @@ describe('role-appropriate screens', () => {
     expect(screen.queryByRole('button', { name: 'Add receipts…' }), 'nor expenses').toBeNull();
     await userEvent.keyboard('n');
     expect(screen.queryByRole('dialog', { name: 'New ticket' }), 'n does nothing for an observer').toBeNull();
+    await userEvent.keyboard('?');
+    const sheet = within(screen.getByRole('dialog', { name: 'Keyboard shortcuts' })).getByRole('table');
+    expect(sheet).toHaveTextContent('Search tickets');
+    expect(sheet, 'the sheet lists only keys that work for the role').not.toHaveTextContent('New ticket');
+    expect(sheet).not.toHaveTextContent('Resolve');
+    await userEvent.keyboard('{Escape}');
 
     goTo({ name: 'ticket', id: desk.tickets[1].id });
     await screen.findByRole('heading', { level: 1, name: /#2\b/ });
