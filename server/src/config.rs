@@ -39,6 +39,17 @@ pub enum Command {
         #[arg(long, env = "TALLYDESK_DEMO_ADMIN_EMAIL")]
         admin_email: Option<String>,
     },
+    /// Create a Tallydesk account (built-in issuer) that is admin of the "Default" tenant, or
+    /// reset its password. The password is read from standard input when that is not a
+    /// terminal, else prompted for twice. Works whether or not the server is running.
+    CreateAdmin {
+        /// The account's email, which is also its sign-in name.
+        #[arg(long)]
+        email: String,
+        /// The person's name.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -78,9 +89,101 @@ pub struct Config {
         global = true
     )]
     pub oidc_audience: String,
+    /// The desktop app's client id at the external issuers.
+    #[arg(
+        long,
+        env = "TALLYDESK_OIDC_CLIENT_ID",
+        default_value = "tallydesk-desktop",
+        global = true
+    )]
+    pub oidc_client_id: String,
+    /// The scopes the desktop app asks external issuers for, space-separated.
+    #[arg(
+        long,
+        env = "TALLYDESK_OIDC_SCOPES",
+        default_value = "openid email profile offline_access",
+        global = true
+    )]
+    pub oidc_scopes: String,
+    /// The server's address as clients reach it, e.g. `https://desk.example.com`. It is the
+    /// built-in issuer's identifier. Default: `http://<listen address>` (127.0.0.1 for 0.0.0.0).
+    #[arg(long, env = "TALLYDESK_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// The server's own OIDC issuer with local accounts: `auto` turns it on when no
+    /// TALLYDESK_OIDC_ISSUER is configured.
+    #[arg(
+        long,
+        env = "TALLYDESK_BUILTIN_ISSUER",
+        value_enum,
+        default_value_t = BuiltinIssuer::Auto,
+        global = true
+    )]
+    pub builtin_issuer: BuiltinIssuer,
+}
+
+/// Whether the server runs its own OIDC issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuiltinIssuer {
+    /// On when no external issuer is configured.
+    Auto,
+    On,
+    Off,
 }
 
 impl Config {
+    /// Whether the built-in issuer runs.
+    pub fn builtin_issuer_on(&self) -> bool {
+        match self.builtin_issuer {
+            BuiltinIssuer::On => true,
+            BuiltinIssuer::Off => false,
+            BuiltinIssuer::Auto => self.oidc_issuer.iter().all(|i| i.trim().is_empty()),
+        }
+    }
+
+    /// The public URL without a trailing slash: as configured, else from the listen address.
+    pub fn public_url(&self) -> anyhow::Result<String> {
+        let url = match &self.public_url {
+            Some(url) => url.trim().trim_end_matches('/').to_owned(),
+            None => {
+                let mut addr = self.listen;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(match addr {
+                        SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                format!("http://{addr}")
+            }
+        };
+        let parsed = reqwest::Url::parse(&url)
+            .with_context(|| format!("TALLYDESK_PUBLIC_URL {url:?} is not a URL"))?;
+        anyhow::ensure!(
+            matches!(parsed.scheme(), "http" | "https")
+                && parsed.host().is_some()
+                && parsed.query().is_none()
+                && parsed.fragment().is_none(),
+            "TALLYDESK_PUBLIC_URL {url:?} must be an http(s) URL without query or fragment"
+        );
+        Ok(url)
+    }
+
+    /// The external issuers, as configured (blank entries dropped).
+    pub fn external_issuers(&self) -> Vec<String> {
+        self.oidc_issuer
+            .iter()
+            .map(|i| i.trim().to_owned())
+            .filter(|i| !i.is_empty())
+            .collect()
+    }
+
+    /// The scopes for external issuers.
+    pub fn scopes(&self) -> Vec<String> {
+        self.oidc_scopes
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The data directory: as configured, else the platform's. As root it is
     /// [`ROOT_DATA_DIR`], since the private cluster runs as `postgres`, which cannot enter
     /// root's home directory.
@@ -155,6 +258,19 @@ impl Database {
             app,
             embedded,
         })
+    }
+
+    /// Closes the pools, and stops the private cluster only if this process started it: a
+    /// command run beside a running server leaves the server's cluster alone.
+    pub async fn close_leaving_others(self) -> anyhow::Result<()> {
+        self.app.close().await;
+        self.owner.close().await;
+        match self.embedded {
+            Some(pg) if pg.reused() => pg.leave_running(),
+            Some(pg) => pg.stop().await?,
+            None => {}
+        }
+        Ok(())
     }
 
     pub async fn close(self) -> anyhow::Result<()> {

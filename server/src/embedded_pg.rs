@@ -45,6 +45,9 @@ pub struct EmbeddedPostgres {
     log_file: PathBuf,
     run_as: Option<SystemUser>,
     stopped: bool,
+    /// Whether the cluster was already running (another process's, e.g. the server's) when
+    /// [`EmbeddedPostgres::start`] found it.
+    reused: bool,
 }
 
 impl std::fmt::Debug for EmbeddedPostgres {
@@ -75,6 +78,7 @@ impl EmbeddedPostgres {
             run_as,
             // Nothing to stop until the cluster runs.
             stopped: true,
+            reused: false,
         };
         pg.check_socket_path_len()?;
         pg.prepare_dir().await?;
@@ -86,6 +90,7 @@ impl EmbeddedPostgres {
 
         if pg.is_running().await? {
             tracing::info!(dir = %pg.dir.display(), "reusing the running embedded PostgreSQL");
+            pg.reused = true;
         } else {
             pg.pg_ctl_start().await?;
         }
@@ -102,6 +107,16 @@ impl EmbeddedPostgres {
             "postgres://{SUPERUSER}@localhost:{PORT}/{DATABASE}?host={}",
             percent_encode(&self.socket_dir.to_string_lossy())
         )
+    }
+
+    /// Whether the cluster was already running when this handle started it.
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
+
+    /// Lets go of the cluster without stopping it (it is someone else's to stop).
+    pub fn leave_running(mut self) {
+        self.stopped = true;
     }
 
     /// Stops the cluster (pg_ctl stop -m fast). Also called best-effort on Drop if not stopped.
@@ -628,6 +643,7 @@ mod tests {
             log_file: PathBuf::from("/var/lib/tally desk+1/postgres/postgres.log"),
             run_as: None,
             stopped: true,
+            reused: false,
         };
         let url = pg.database_url();
         let options: PgConnectOptions = url.parse().expect("the URL parses as connect options");

@@ -138,6 +138,10 @@ impl From<sqlx::Error> for ApiError {
                     "calendar_in_use",
                     "calendar_id: the calendar is missing or in use; reload and try again",
                 )),
+                Some("local_accounts_email_key") => Some(ApiError::conflict(
+                    "account_exists",
+                    "email: a Tallydesk account with this email already exists",
+                )),
                 Some("memberships_pkey") => Some(ApiError::conflict(
                     "already_member",
                     "this user is already a member",

@@ -4,6 +4,7 @@
 //! SLA [`monitor`] and the LISTEN connection that feeds SLA [`events`] to connected clients.
 
 pub mod activity;
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -11,6 +12,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod issuer;
 pub mod monitor;
 pub mod seed;
 pub mod sla;
@@ -31,8 +33,9 @@ use crate::auth::jwt::Verifier;
 use crate::config::Config;
 use crate::events::SlaEvents;
 use crate::http::{
-    customers, docs, events as event_stream, me, members, sla as sla_settings, tickets,
+    accounts, customers, docs, events as event_stream, me, members, sla as sla_settings, tickets,
 };
+use crate::issuer::{BuiltinIssuer, KeyRing};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -65,6 +68,26 @@ pub struct AppState {
     pub identities: Arc<IdentityCache>,
     /// SLA events for `/events` streams; fed by [`SlaEvents::listen`].
     pub events: SlaEvents,
+    /// The server's own OIDC issuer, when it is on.
+    pub issuer: Option<Arc<BuiltinIssuer>>,
+    /// How the desktop app asks the external issuers for tokens.
+    pub external_client: Arc<ExternalClient>,
+}
+
+/// The desktop app's registration at the external issuers (`/api/v1/auth/config`).
+#[derive(Debug, Clone)]
+pub struct ExternalClient {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+}
+
+impl Default for ExternalClient {
+    fn default() -> Self {
+        Self {
+            client_id: issuer::CLIENT_ID.to_owned(),
+            scopes: issuer::SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
 }
 
 impl AppState {
@@ -75,7 +98,25 @@ impl AppState {
             clock,
             identities: Arc::default(),
             events: SlaEvents::new(),
+            issuer: None,
+            external_client: Arc::default(),
         }
+    }
+
+    /// Runs the built-in issuer beside the external ones; the verifier trusts its tokens,
+    /// reading its keys from the database.
+    pub fn with_builtin_issuer(mut self, issuer: BuiltinIssuer) -> Self {
+        let verifier = (*self.verifier)
+            .clone()
+            .with_local_issuer(issuer.url().to_owned(), issuer.keys().clone());
+        self.verifier = Arc::new(verifier);
+        self.issuer = Some(Arc::new(issuer));
+        self
+    }
+
+    pub fn with_external_client(mut self, client: ExternalClient) -> Self {
+        self.external_client = Arc::new(client);
+        self
     }
 }
 
@@ -83,7 +124,10 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(me::health))
+        .route("/auth/config", get(accounts::auth_config))
+        .route("/accounts", post(accounts::create))
         .route("/me", get(me::me))
+        .route("/me/password", post(accounts::change_password))
         .route("/tenants", post(me::create_tenant))
         .route("/events", get(event_stream::stream))
         .route("/tickets", get(tickets::list).post(tickets::create))
@@ -117,6 +161,10 @@ pub fn app(state: AppState) -> Router {
             get(members::invitations).post(members::invite),
         )
         .route(
+            "/invitations/{id}",
+            axum::routing::delete(members::revoke_invitation),
+        )
+        .route(
             "/calendars",
             get(sla_settings::list_calendars).post(sla_settings::create_calendar),
         )
@@ -138,6 +186,7 @@ pub fn app(state: AppState) -> Router {
         );
     Router::new()
         .nest("/api/v1", api)
+        .merge(issuer::routes())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", docs::ApiDoc::openapi()))
         .fallback(http::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -148,16 +197,31 @@ pub fn app(state: AppState) -> Router {
 /// Runs the server until Ctrl-C or SIGTERM, then stops the embedded database if it started one.
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let database = config::Database::open(config).await?;
-    if config.oidc_issuer.is_empty() {
-        tracing::warn!("no TALLYDESK_OIDC_ISSUER configured: nobody can sign in until one is set");
-    }
     let verifier = Verifier::new(
-        config.oidc_issuer.clone(),
+        config.external_issuers(),
         config.oidc_audience.clone(),
         config::http_client()?,
     );
     let clock = Clock::system();
-    let state = AppState::new(database.app.clone(), verifier, clock.clone());
+    let mut state = AppState::new(database.app.clone(), verifier, clock.clone())
+        .with_external_client(ExternalClient {
+            client_id: config.oidc_client_id.clone(),
+            scopes: config.scopes(),
+        });
+    if config.builtin_issuer_on() {
+        let url = config.public_url()?;
+        let keys = KeyRing::open(database.app.clone(), clock.now()).await?;
+        state = state.with_builtin_issuer(BuiltinIssuer::new(
+            url.clone(),
+            config.oidc_audience.clone(),
+            Arc::new(keys),
+        ));
+        tracing::info!(issuer = %url, "the built-in OIDC issuer is on (create an account with `tallydesk-server create-admin --email ...`)");
+    } else if config.external_issuers().is_empty() {
+        tracing::warn!(
+            "no TALLYDESK_OIDC_ISSUER configured and the built-in issuer is off: nobody can sign in"
+        );
+    }
     let listening = state
         .events
         .listen((*database.owner.connect_options()).clone());
@@ -176,12 +240,15 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         listener.local_addr()?
     );
     let events = state.events.clone();
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            events.close();
-        })
-        .await;
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        events.close();
+    })
+    .await;
     monitor.abort();
     drop(listening);
     database.close().await?;

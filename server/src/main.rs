@@ -15,5 +15,8 @@ async fn main() -> anyhow::Result<()> {
         Command::SeedDemo { admin_email } => {
             tallydesk_server::seed::run(&cli.config, admin_email.as_deref()).await
         }
+        Command::CreateAdmin { email, name } => {
+            tallydesk_server::admin::run(&cli.config, &email, name.as_deref()).await
+        }
     }
 }

@@ -31,7 +31,7 @@ pub async fn run(config: &Config, admin_email: Option<&str>) -> anyhow::Result<(
         .context("--admin-email")?;
     let database = Database::open(config).await?;
     let seeded = demo(&database.app, Utc::now(), admin_email.as_ref()).await;
-    database.close().await?;
+    database.close_leaving_others().await?;
     let seeded = seeded?;
     if seeded.created {
         println!(

@@ -289,6 +289,11 @@ pub struct Invitation {
     pub invited_by: UserId,
     pub created_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
+    /// Only in the response that creates the invitation, and only when the server's built-in
+    /// issuer is on: a one-time link the admin passes on, where the invitee chooses a name and
+    /// password for a Tallydesk account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, specta::Type)]
@@ -353,6 +358,67 @@ pub struct PatchSlaPolicy {
     /// The version read; a stale one is refused with 409.
     #[specta(type = specta_typescript::Number)]
     pub version: i64,
+}
+
+/// How clients sign in to this server (`GET /api/v1/auth/config`, public).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+pub struct AuthConfig {
+    /// The identity providers to offer, the server's built-in issuer first when it is on.
+    pub providers: Vec<AuthProvider>,
+}
+
+/// One OpenID Connect provider the server accepts tokens from, and how to ask it for them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+pub struct AuthProvider {
+    /// What to call it on a sign-in button: "Tallydesk account", or the provider's host name.
+    pub name: String,
+    /// The issuer URL; its discovery document is at `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The desktop app's client id at this provider (a public client: PKCE, no secret).
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// The audience the server requires in access tokens.
+    pub audience: String,
+    /// Whether this is the server's own issuer, with accounts the server keeps.
+    #[serde(default)]
+    pub builtin: bool,
+}
+
+/// A Tallydesk account (held by the server's built-in issuer) made by an admin, with its
+/// membership in the admin's tenant.
+#[derive(Clone, Serialize, Deserialize, ToSchema, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    pub email: String,
+    pub name: String,
+    /// At least 10 characters.
+    pub password: String,
+    pub role: Role,
+}
+
+impl std::fmt::Debug for CreateAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateAccount")
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Tallydesk account's password change (`POST /api/v1/me/password`).
+#[derive(Clone, Serialize, Deserialize, ToSchema, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    /// At least 10 characters.
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePassword(***)")
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use crate::issuer::KeyRing;
+
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 const LEEWAY_SECS: i64 = 60;
 /// Default minimum time between two key set fetches of one issuer.
@@ -65,6 +67,9 @@ pub struct Claims {
     /// False unless the token says the issuer verified `email`.
     pub email_verified: bool,
     pub name: Option<String>,
+    /// The grant (refresh-token family) the token was issued for: the built-in issuer's
+    /// `grant_id` claim, which lets its tokens be revoked.
+    pub grant: Option<String>,
 }
 
 /// Why a token was refused. All variants but [`TokenError::IssuerUnreachable`] and
@@ -161,9 +166,47 @@ impl Verifier {
         self
     }
 
-    /// The trusted issuers, as configured.
+    /// Also trusts `url`, the server's own issuer, whose keys are read from `keys` (the
+    /// database) rather than fetched from the issuer's URL, which the server itself may not be
+    /// able to reach.
+    pub fn with_local_issuer(self, url: String, keys: Arc<KeyRing>) -> Self {
+        let mut issuer_urls = vec![url.clone()];
+        issuer_urls.extend(
+            self.shared
+                .issuer_urls
+                .iter()
+                .filter(|u| **u != url)
+                .cloned(),
+        );
+        let issuers = issuer_urls
+            .iter()
+            .map(|u| {
+                let mut issuer = Issuer::new(u.clone());
+                if *u == url {
+                    issuer.local = Some(keys.clone());
+                }
+                issuer
+            })
+            .collect();
+        Verifier {
+            shared: Arc::new(Shared {
+                issuer_urls,
+                issuers,
+                audience: self.shared.audience.clone(),
+                http: self.shared.http.clone(),
+            }),
+            ..self
+        }
+    }
+
+    /// The trusted issuers, as configured (the local one first).
     pub fn issuers(&self) -> &[String] {
         &self.shared.issuer_urls
+    }
+
+    /// The audience access tokens must name.
+    pub fn audience(&self) -> &str {
+        &self.shared.audience
     }
 
     /// Verifies `token` (signature, issuer, audience, and validity period at `now`, with 60 s
@@ -178,7 +221,13 @@ impl Verifier {
             .iter()
             .find(|issuer| issuer.url == unverified.issuer)
             .ok_or(TokenError::UnknownIssuer)?;
-        let key = issuer.key_for(&unverified, self).await?;
+        let key = match &issuer.local {
+            Some(keys) => {
+                keys.verification_key(unverified.kid.as_deref(), unverified.alg, now)
+                    .await?
+            }
+            None => issuer.key_for(&unverified, self).await?,
+        };
         let payload = verify_signature(token, unverified.alg, &key)?;
         check_claims(&payload, &issuer.url, &self.shared.audience, now)
     }
@@ -331,6 +380,7 @@ fn check_claims(
         email: optional_string(payload, "email")?,
         email_verified,
         name: optional_string(payload, "name")?,
+        grant: optional_string(payload, "grant_id")?,
     })
 }
 
@@ -374,6 +424,8 @@ fn numeric_date(
 /// One trusted issuer and its cached keys.
 struct Issuer {
     url: String,
+    /// The server's own issuer: keys from the database, never fetched over HTTP.
+    local: Option<Arc<KeyRing>>,
     /// The last key set fetched; read without waiting on a fetch in flight.
     keys: RwLock<Option<Arc<KeySet>>>,
     /// Held while fetching, so that concurrent misses cause one fetch.
@@ -551,6 +603,7 @@ impl Issuer {
     fn new(url: String) -> Self {
         Issuer {
             url,
+            local: None,
             keys: RwLock::new(None),
             refresh: tokio::sync::Mutex::default(),
         }

@@ -94,6 +94,12 @@ impl FromRequestParts<AppState> for Caller {
             tracing::debug!(error = %e, "bearer token refused");
             ApiError::unauthorized(e.code(), e.to_string())
         })?;
+        if !grant_is_active(state, &claims).await? {
+            return Err(ApiError::unauthorized(
+                "token_revoked",
+                "this sign-in was ended (signed out, password changed, or a token reused): sign in again",
+            ));
+        }
         let user = match state.identities.get(&claims) {
             Some(user) => user,
             None => {
@@ -104,6 +110,31 @@ impl FromRequestParts<AppState> for Caller {
         };
         Ok(Caller { user, claims })
     }
+}
+
+/// Whether a token of the built-in issuer still belongs to a live grant (tokens of other
+/// issuers cannot be revoked here and always pass).
+pub async fn grant_is_active(state: &AppState, claims: &Claims) -> Result<bool, sqlx::Error> {
+    let Some(issuer) = &state.issuer else {
+        return Ok(true);
+    };
+    if claims.issuer != issuer.url() {
+        return Ok(true);
+    }
+    let Some(grant) = claims
+        .grant
+        .as_deref()
+        .and_then(|g| g.parse::<uuid::Uuid>().ok())
+    else {
+        return Ok(false);
+    };
+    let active = sqlx::query_scalar!(
+        "select exists(select 1 from issuer_grants where id = $1 and revoked_at is null) as \"active!\"",
+        grant
+    )
+    .fetch_one(&state.db)
+    .await?;
+    Ok(active)
 }
 
 fn bearer_token(headers: &HeaderMap) -> ApiResult<&str> {

@@ -21,8 +21,9 @@ pub struct TenantHeader {
     info(
         title = "Tallydesk API",
         description = "Tickets, customers, members and SLAs of Tallydesk tenants. Every request but \
-            `/health` carries `Authorization: Bearer <JWT access token>` from a configured OIDC \
-            issuer. Errors are `{code, message}`. Lists are `{items, next_cursor}`."
+            `/health` and `/auth/config` carries `Authorization: Bearer <JWT access token>` from \
+            an OIDC issuer that `/auth/config` lists (the server's built-in issuer or an external \
+            one). Errors are `{code, message}`. Lists are `{items, next_cursor}`."
     ),
     paths(
         http::me::health, http::me::me, http::me::create_tenant,
@@ -32,7 +33,8 @@ pub struct TenantHeader {
         http::customers::list, http::customers::create, http::customers::get,
         http::customers::update, http::customers::delete,
         http::members::list, http::members::update, http::members::remove,
-        http::members::invitations, http::members::invite,
+        http::members::invitations, http::members::invite, http::members::revoke_invitation,
+        http::accounts::auth_config, http::accounts::create, http::accounts::change_password,
         http::sla::list_calendars, http::sla::create_calendar, http::sla::get_calendar,
         http::sla::update_calendar, http::sla::delete_calendar,
         http::sla::list_policies, http::sla::create_policy, http::sla::get_policy,

@@ -209,6 +209,7 @@ pub async fn invitations(mut scope: Scope) -> ApiResult<axum::Json<Page<Invitati
                 invited_by: r.invited_by.into(),
                 created_at: r.created_at,
                 accepted_at: r.accepted_at,
+                accept_url: None,
             })
         })
         .collect::<ApiResult<_>>()?;
@@ -220,7 +221,10 @@ pub async fn invitations(mut scope: Scope) -> ApiResult<axum::Json<Page<Invitati
 
 #[utoipa::path(
     post, path = "/api/v1/invitations", tag = "members",
-    description = "Invites an email with a role (admins only). When someone signs in with that verified email, they join.",
+    description = "Invites an email with a role (admins only). When someone signs in with that \
+        verified email, they join. When the built-in issuer is on, the response carries \
+        `accept_url`, a one-time link to pass on: it lets the invitee make a Tallydesk account \
+        (or confirm theirs) and join.",
     request_body = CreateInvitation,
     params(crate::http::docs::TenantHeader),
     responses((status = 201, body = Invitation), (status = 409, body = tallydesk_shared::api::ErrorBody)),
@@ -249,13 +253,14 @@ pub async fn invite(
         ));
     }
     let now = state.clock.now();
-    let invitation = Invitation {
+    let mut invitation = Invitation {
         id: InvitationId::new(),
         email: email.as_str().to_owned(),
         role: body.role,
         invited_by: scope.user,
         created_at: now,
         accepted_at: None,
+        accept_url: None,
     };
     sqlx::query!(
         "insert into invitations (id, tenant_id, email, role, invited_by, created_at)
@@ -269,6 +274,21 @@ pub async fn invite(
     )
     .execute(&mut *scope.tx)
     .await?;
+    if let Some(issuer) = &state.issuer {
+        let token = crate::issuer::random_secret();
+        sqlx::query!(
+            "insert into invitation_links (invitation_id, token_hash, tenant_id, email, created_at)
+             values ($1, $2, $3, $4, $5)",
+            invitation.id.as_uuid(),
+            crate::issuer::secret_hash(&token),
+            scope.tenant.as_uuid(),
+            invitation.email,
+            now
+        )
+        .execute(&mut *scope.tx)
+        .await?;
+        invitation.accept_url = Some(issuer.endpoint(&format!("/oidc/invitations/{token}")));
+    }
     activity::record(
         &mut scope.tx,
         scope.tenant,
@@ -281,4 +301,54 @@ pub async fn invite(
     scope.commit().await?;
     state.identities.forget_all();
     Ok((StatusCode::CREATED, axum::Json(invitation)))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/invitations/{id}", tag = "members",
+    description = "Revokes a pending invitation (admins only); its link stops working. An \
+        accepted invitation cannot be revoked (409): remove the member instead.",
+    params(("id" = InvitationId, Path), crate::http::docs::TenantHeader),
+    responses(
+        (status = 204),
+        (status = 404, body = tallydesk_shared::api::ErrorBody),
+        (status = 409, body = tallydesk_shared::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Path(id): Path<InvitationId>,
+) -> ApiResult<StatusCode> {
+    scope.require(Action::ManageInvitations)?;
+    let row = sqlx::query!(
+        "select email, role, accepted_at from invitations where id = $1 and tenant_id = $2 for update",
+        id.as_uuid(),
+        scope.tenant.as_uuid()
+    )
+    .fetch_optional(&mut *scope.tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("invitation"))?;
+    if row.accepted_at.is_some() {
+        return Err(ApiError::conflict(
+            "invitation_accepted",
+            "this invitation was already accepted: remove the member instead",
+        ));
+    }
+    sqlx::query!("delete from invitations where id = $1", id.as_uuid())
+        .execute(&mut *scope.tx)
+        .await?;
+    activity::record(
+        &mut scope.tx,
+        scope.tenant,
+        scope.user,
+        state.clock.now(),
+        NewActivity::tenant("invitation.revoked")
+            .before(json!({ "email": row.email, "role": row.role })),
+    )
+    .await?;
+    scope.commit().await?;
+    state.identities.forget_all();
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,6 @@
 //! HTTP handlers: thin adapters from requests to the domain and the database.
 
+pub mod accounts;
 pub mod customers;
 pub mod docs;
 pub mod events;

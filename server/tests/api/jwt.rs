@@ -225,6 +225,7 @@ async fn a_valid_token_yields_its_claims() {
             email: Some("ada@example.com".to_owned()),
             email_verified: true,
             name: Some("Ada Lovelace".to_owned()),
+            grant: None,
         }),
         "a token signed with a published key, for our audience, within its validity, verifies"
     );

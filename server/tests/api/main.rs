@@ -3,6 +3,7 @@
 mod embedded_pg;
 mod events;
 mod isolation;
+mod issuer;
 mod jwt;
 mod oidc_provider;
 mod permissions;

@@ -398,13 +398,13 @@ impl DesktopClient {
 }
 
 /// The first HTML form of a page: where it posts, and its fields with their initial values.
-struct Form {
-    action: Url,
-    fields: Vec<(String, String)>,
+pub(crate) struct Form {
+    pub(crate) action: Url,
+    pub(crate) fields: Vec<(String, String)>,
 }
 
 impl Form {
-    fn parse(html: &str, page: &Url) -> Form {
+    pub(crate) fn parse(html: &str, page: &Url) -> Form {
         let start = html
             .find("<form")
             .unwrap_or_else(|| panic!("no form on {page}:\n{html}"));
@@ -426,14 +426,14 @@ impl Form {
         Form { action, fields }
     }
 
-    fn value(&self, name: &str) -> Option<&str> {
+    pub(crate) fn value(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     }
 
-    fn set(&mut self, name: &str, value: &str) {
+    pub(crate) fn set(&mut self, name: &str, value: &str) {
         match self.fields.iter_mut().find(|(key, _)| key == name) {
             Some(field) => field.1 = value.to_owned(),
             None => panic!("the form has no field {name:?}: {:?}", self.fields),
@@ -457,17 +457,17 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 }
 
 /// 32 random bytes, base64url: a PKCE verifier, a state, a nonce.
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
 /// The claims of a JWT, unverified (the server does the verifying).
-fn jwt_payload(token: &str) -> Value {
+pub(crate) fn jwt_payload(token: &str) -> Value {
     jwt_part(token, 1)
 }
 
 /// Part `index` of a signed JWT (0: header, 1: claims), decoded.
-fn jwt_part(token: &str, index: usize) -> Value {
+pub(crate) fn jwt_part(token: &str, index: usize) -> Value {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "a signed JWT has three parts: {token}");
     let part = URL_SAFE_NO_PAD.decode(parts[index]).expect("base64url");
@@ -475,7 +475,7 @@ fn jwt_part(token: &str, index: usize) -> Value {
 }
 
 /// `token` with the first byte of its signature changed.
-fn tamper_signature(token: &str) -> String {
+pub(crate) fn tamper_signature(token: &str) -> String {
     let (signed, signature) = token.rsplit_once('.').expect("a JWT");
     let mut signature = URL_SAFE_NO_PAD
         .decode(signature)

@@ -17,6 +17,8 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tallydesk_server::auth::jwt::Verifier;
 use tallydesk_server::events::Listening;
+use tallydesk_server::issuer::throttle::Limits;
+use tallydesk_server::issuer::{BuiltinIssuer, KeyRing};
 use tallydesk_server::{AppState, Clock};
 use tower::ServiceExt as _;
 
@@ -127,7 +129,7 @@ pub struct TestApp {
     pub owner: PgPool,
     /// Tokens outlive any time the test clock moves through.
     long_tokens: bool,
-    state: AppState,
+    pub state: AppState,
     audience: String,
     trusted: Vec<String>,
 }
@@ -224,6 +226,78 @@ impl TestApp {
         }
     }
 
+    /// The server with its built-in issuer on (beside the test issuer), served on a loopback
+    /// port whose URL is its public URL and so the issuer's identifier.
+    pub async fn with_builtin_issuer(
+        owner: PgPool,
+        clock: Clock,
+        limits: Limits,
+    ) -> (TestApp, Served) {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the server");
+        let url = format!("http://{}", tcp.local_addr().expect("server address"));
+        let issuer = Arc::new(Issuer::start().await);
+        let trusted = vec![issuer.url.clone()];
+        let options = (*owner.connect_options()).clone();
+        let app_pool = tallydesk_server::db::app_pool(options, 16)
+            .await
+            .expect("request pool");
+        let keys = KeyRing::open(app_pool.clone(), clock.now())
+            .await
+            .expect("the signing keys load");
+        let verifier = Verifier::new(trusted.clone(), AUDIENCE.to_owned(), reqwest::Client::new());
+        let state = AppState::new(app_pool.clone(), verifier, clock).with_builtin_issuer(
+            BuiltinIssuer::new(url, AUDIENCE.to_owned(), Arc::new(keys)).with_limits(limits),
+        );
+        let app = TestApp {
+            router: tallydesk_server::app(state.clone()),
+            issuer,
+            app_pool,
+            owner,
+            long_tokens: false,
+            state,
+            audience: AUDIENCE.to_owned(),
+            trusted,
+        };
+        let served = app.serve_on(tcp).await;
+        (app, served)
+    }
+
+    /// A second server instance on the same database with the built-in issuer at `url`.
+    pub async fn another_instance_with_builtin_issuer(&self, url: &str) -> TestApp {
+        let owner = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with((*self.owner.connect_options()).clone())
+            .await
+            .expect("a second instance's owner pool");
+        let app_pool = tallydesk_server::db::app_pool((*owner.connect_options()).clone(), 8)
+            .await
+            .expect("request pool");
+        let clock = self.state.clock.clone();
+        let keys = KeyRing::open(app_pool.clone(), clock.now())
+            .await
+            .expect("the signing keys load");
+        let verifier = Verifier::new(
+            self.trusted.clone(),
+            self.audience.clone(),
+            reqwest::Client::new(),
+        );
+        let state = AppState::new(app_pool.clone(), verifier, clock).with_builtin_issuer(
+            BuiltinIssuer::new(url.to_owned(), self.audience.clone(), Arc::new(keys)),
+        );
+        TestApp {
+            router: tallydesk_server::app(state.clone()),
+            issuer: self.issuer.clone(),
+            app_pool,
+            owner,
+            long_tokens: self.long_tokens,
+            state,
+            audience: self.audience.clone(),
+            trusted: self.trusted.clone(),
+        }
+    }
+
     /// A second server instance on the same database (its own pools, state and LISTEN
     /// connection), trusting the same issuer and reading the same clock.
     pub async fn another_instance(&self) -> TestApp {
@@ -246,17 +320,27 @@ impl TestApp {
     /// Serves the app on a loopback port with its SLA events LISTEN connection up, as
     /// [`tallydesk_server::serve`] does.
     pub async fn serve(&self) -> Served {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the server");
+        self.serve_on(tcp).await
+    }
+
+    async fn serve_on(&self, tcp: tokio::net::TcpListener) -> Served {
         let listening = self
             .state
             .events
             .listen((*self.owner.connect_options()).clone());
         listening.ready().await;
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the server");
         let url = format!("http://{}", tcp.local_addr().expect("server address"));
         let router = self.router.clone();
-        let task = tokio::spawn(async move { axum::serve(tcp, router).await });
+        let task = tokio::spawn(async move {
+            axum::serve(
+                tcp,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        });
         Served {
             url,
             listening,
