@@ -209,6 +209,14 @@ impl Live {
     }
 }
 
+/// "5 minutes", "30 seconds".
+fn spoken(d: Duration) -> String {
+    match d.as_secs() {
+        s if s >= 120 => format!("{} minutes", s.div_ceil(60)),
+        s => format!("{} seconds", s.max(1)),
+    }
+}
+
 fn not_signed_in() -> DeskError {
     DeskError::new(
         ErrorCode::NotSignedIn,
@@ -478,8 +486,8 @@ impl Connection {
                 return Err(DeskError::new(
                     ErrorCode::BrowserClosed,
                     format!(
-                        "No sign-in came back from the browser within {} minutes. Sign in again, and finish signing in in the browser window that opens.",
-                        self.inner.setup.sign_in_timeout.as_secs().div_ceil(60)
+                        "No sign-in came back from the browser within {}. Sign in again, and finish signing in in the browser window that opens.",
+                        spoken(self.inner.setup.sign_in_timeout)
                     ),
                 ));
             }

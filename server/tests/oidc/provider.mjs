@@ -10,6 +10,10 @@
 // Any login name signs in (the built-in development login and consent pages); "ana" becomes
 // ana@example.com, a name containing "@" is taken as the email itself.
 //
+// Refresh tokens (offline_access) rotate at every use; revocation (RFC 7009), RFC 9207's `iss`
+// and RP-initiated logout are on. Like its redirect URIs, the client's post-logout redirect URI
+// may be on any loopback port (RFC 8252 §7.3), as the desktop app's listener is.
+//
 // Signing keys are generated at every start and never stored.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -47,6 +51,7 @@ server.listen(0, '127.0.0.1', () => {
         application_type: 'native',
         token_endpoint_auth_method: 'none',
         redirect_uris: ['http://127.0.0.1/callback'],
+        post_logout_redirect_uris: ['http://127.0.0.1/signed-out'],
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
       },
@@ -82,6 +87,7 @@ server.listen(0, '127.0.0.1', () => {
     },
     features: {
       devInteractions: { enabled: true },
+      revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
         // Without a `resource` parameter, the authorization request is for the API...
@@ -112,6 +118,18 @@ server.listen(0, '127.0.0.1', () => {
       RefreshToken: 60 * 60,
     },
   });
+  // oidc-provider lets a native client's loopback redirect URIs use any port, but matches
+  // post-logout redirect URIs exactly; the desktop app's listener has a new port every time.
+  const exactly = provider.Client.prototype.postLogoutRedirectUriAllowed;
+  provider.Client.prototype.postLogoutRedirectUriAllowed = function allowed(value) {
+    if (exactly.call(this, value)) return true;
+    const url = URL.parse(value);
+    if (!url || this.applicationType !== 'native' || url.protocol !== 'http:' || url.hostname !== '127.0.0.1') {
+      return false;
+    }
+    url.port = '';
+    return exactly.call(this, url.href);
+  };
   provider.on('server_error', (_ctx, error) => console.error('server_error:', error));
 
   server.on('request', provider.callback());
