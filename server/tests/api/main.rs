@@ -1,5 +1,6 @@
 //! Integration tests of the server against real Postgres (one fresh database per test).
 
+mod accounts;
 mod embedded_pg;
 mod events;
 mod isolation;
