@@ -292,3 +292,55 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
         .build()
         .context("building the HTTP client")
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let mut argv = vec!["tallydesk-server"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("valid arguments").config
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_the_listen_address_reachable_from_here() {
+        let c = config(&["--listen", "0.0.0.0:9000"]);
+        assert_eq!(c.public_url().unwrap(), "http://127.0.0.1:9000");
+        let c = config(&["--listen", "[::]:9000"]);
+        assert_eq!(c.public_url().unwrap(), "http://[::1]:9000");
+        let c = config(&["--public-url", "https://desk.example.com/"]);
+        assert_eq!(
+            c.public_url().unwrap(),
+            "https://desk.example.com",
+            "no trailing slash: it is the issuer identifier"
+        );
+        assert!(
+            config(&["--public-url", "desk.example.com"])
+                .public_url()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_builtin_issuer_is_on_by_default_only_without_external_ones() {
+        assert!(config(&[]).builtin_issuer_on());
+        assert!(!config(&["--oidc-issuer", "https://idp.example.com"]).builtin_issuer_on());
+        assert!(
+            config(&[
+                "--oidc-issuer",
+                "https://idp.example.com",
+                "--builtin-issuer",
+                "on"
+            ])
+            .builtin_issuer_on()
+        );
+        assert!(!config(&["--builtin-issuer", "off"]).builtin_issuer_on());
+        assert_eq!(
+            config(&[]).scopes(),
+            ["openid", "email", "profile", "offline_access"]
+        );
+    }
+}

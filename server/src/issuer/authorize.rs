@@ -453,7 +453,8 @@ async fn issue_code(
     )
     .execute(&state.db)
     .await?;
-    // Expired codes and interactions are swept now and then, by whoever issues codes.
+    // Expired codes, interactions, refresh tokens and old rate-limit windows are swept now
+    // and then, by whoever issues codes.
     if rand::random::<u8>() == 0 {
         sqlx::query!(
             "delete from issuer_codes where expires_at < $1 and used_at is null",
@@ -464,6 +465,18 @@ async fn issue_code(
         sqlx::query!("delete from issuer_interactions where expires_at < $1", now)
             .execute(&state.db)
             .await?;
+        sqlx::query!(
+            "delete from issuer_refresh_tokens where expires_at < $1",
+            now
+        )
+        .execute(&state.db)
+        .await?;
+        sqlx::query!(
+            "delete from issuer_login_failures where window_start < $1",
+            now - chrono::Duration::days(1)
+        )
+        .execute(&state.db)
+        .await?;
     }
     Ok(redirect(
         issuer,
