@@ -301,6 +301,8 @@ fn server_error(url: &ServerUrl, status: StatusCode, body: Option<ErrorBody>) ->
     };
     let code = match (status, body.code.as_str()) {
         (_, "no_membership") => ErrorCode::NoMembership,
+        // A field of the form, though the server answers 403.
+        (_, "wrong_password") => return DeskError::invalid("current_password", body.message),
         (StatusCode::UNAUTHORIZED, _) => ErrorCode::SessionExpired,
         (StatusCode::FORBIDDEN, _) => ErrorCode::Forbidden,
         (StatusCode::NOT_FOUND, _) => ErrorCode::NotFound,

@@ -10,7 +10,8 @@ use tallydesk_shared::{Action, Role};
 
 use crate::Fixture;
 use crate::account_harness::{
-    Behaviour, OidcProvider, TestBrowser, TestClock, keychain, setup, start_server,
+    Behaviour, OidcProvider, TestBrowser, TestClock, keychain, setup, start_builtin_server,
+    start_server,
 };
 
 fn signed_in(account: &Account) -> &Session {
@@ -430,6 +431,83 @@ async fn each_failure_is_named_so_the_person_knows_what_to_do(pool: PgPool) {
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::BrowserClosed, "{err:?}");
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_tallydesk_account_signs_in_with_the_servers_own_issuer_and_changes_its_password(
+    pool: PgPool,
+) {
+    let email = "ana@example.com";
+    let server = start_builtin_server(pool, email, "correct horse battery").await;
+    let browser = TestBrowser::new(Behaviour::Password {
+        email: email.into(),
+        password: "correct horse battery".into(),
+    });
+    let clock = TestClock::default();
+    let (fixture, connection) = desktop(&browser, &clock).await;
+
+    let info = connection.connect_server(&server).await.expect("connects");
+    assert_eq!(info.providers.len(), 1);
+    assert!(info.providers[0].builtin, "the server's own accounts");
+    assert_eq!(
+        info.providers[0].issuer, server,
+        "its issuer is the server's URL"
+    );
+
+    let account = connection
+        .sign_in(&server, &server)
+        .await
+        .expect("signs in with email and password");
+    let session = signed_in(&account).clone();
+    assert_eq!(session.user.email.as_deref(), Some(email));
+    assert_eq!(
+        session.role,
+        Role::Admin,
+        "create-admin made her admin of Default"
+    );
+    assert!(session.can_change_password, "the server keeps her password");
+    assert_eq!(fixture.desk.me().role, Role::Admin);
+
+    let err = connection
+        .change_password("not my password", "a brand new passphrase")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidField, "{err:?}");
+    assert_eq!(
+        err.field.as_deref(),
+        Some("current_password"),
+        "the form marks the field at fault"
+    );
+    connection
+        .change_password("correct horse battery", "a brand new passphrase")
+        .await
+        .expect("changes the password");
+    connection
+        .members()
+        .await
+        .expect("this sign-in still works");
+
+    let pages = browser.pages().len();
+    connection.sign_out().await.expect("signs out");
+    browser.wait_for_pages(pages + 1).await;
+    assert!(
+        browser
+            .pages()
+            .last()
+            .is_some_and(|p| p.contains("signed out")),
+        "the issuer ended its session and sent the browser back: {:?}",
+        browser.pages().last()
+    );
+
+    browser.set(Behaviour::Password {
+        email: email.into(),
+        password: "a brand new passphrase".into(),
+    });
+    let account = connection
+        .sign_in(&server, &server)
+        .await
+        .expect("signs in with the new password");
+    assert_eq!(signed_in(&account).user, session.user);
 }
 
 #[tokio::test]

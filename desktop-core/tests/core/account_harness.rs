@@ -43,6 +43,51 @@ pub async fn start_server(owner: PgPool, issuers: Vec<String>) -> String {
     url
 }
 
+/// A Tallydesk server with its built-in issuer on (and no other), its public URL the loopback
+/// address it serves on, and `email` its admin with `password`.
+pub async fn start_builtin_server(owner: PgPool, email: &str, password: &str) -> String {
+    use tallydesk_server::issuer::keys::KeyRing;
+    use tallydesk_server::issuer::password::Password;
+    let options = (*owner.connect_options()).clone();
+    let pool = tallydesk_server::db::app_pool(options, 8)
+        .await
+        .expect("the server's request pool");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port for the server");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let clock = tallydesk_server::Clock::system();
+    let keys = KeyRing::open(pool.clone(), clock.now())
+        .await
+        .expect("the issuer's signing keys");
+    let verifier = Verifier::new(Vec::new(), AUDIENCE.to_owned(), reqwest::Client::new());
+    let state = AppState::new(pool, verifier, clock.clone()).with_builtin_issuer(
+        tallydesk_server::issuer::BuiltinIssuer::new(
+            url.clone(),
+            AUDIENCE.to_owned(),
+            Arc::new(keys),
+        ),
+    );
+    let email_parsed = tallydesk_shared::ticket::Email::parse(email).expect("an email");
+    let password = Password::parse("password", password, email).expect("a strong password");
+    tallydesk_server::admin::create_admin(
+        &owner,
+        &url,
+        &email_parsed,
+        Some("Ana"),
+        &password,
+        clock.now(),
+    )
+    .await
+    .expect("the admin account is made");
+    tokio::spawn(async move {
+        axum::serve(listener, tallydesk_server::app(state))
+            .await
+            .expect("the server runs");
+    });
+    url
+}
+
 /// The keychain of the test session. The test scripts run the suite on a D-Bus session with
 /// an unlocked gnome-keyring; without one, this fails saying so.
 pub fn keychain() -> Keychain {
@@ -89,6 +134,8 @@ pub enum Behaviour {
     TamperState(String),
     /// Presses the provider's Cancel.
     Deny,
+    /// Signs in with an email and password (the server's built-in issuer).
+    Password { email: String, password: String },
     /// Leaves the page open and does nothing.
     Ignore,
 }
@@ -167,7 +214,7 @@ impl TestBrowser {
         let login = match &behaviour {
             Behaviour::Ignore => return,
             Behaviour::SignIn(login) | Behaviour::TamperState(login) => login.clone(),
-            Behaviour::Deny => String::new(),
+            Behaviour::Deny | Behaviour::Password { .. } => String::new(),
         };
         let mut landing = self.follow(self.http.get(url.clone()), &back).await;
         let mut callback = None;
@@ -186,7 +233,11 @@ impl TestBrowser {
                         continue;
                     }
                     let mut form = Form::parse(&html, &url);
-                    if form.value("prompt") == Some("login") {
+                    if let Behaviour::Password { email, password } = &behaviour {
+                        form.set("email", email);
+                        form.set("password", password);
+                        form.fields.push(("action".into(), "sign_in".into()));
+                    } else if form.value("prompt") == Some("login") {
                         form.set("login", &login);
                         form.set("password", "any password");
                     }
