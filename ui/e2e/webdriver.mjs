@@ -140,6 +140,25 @@ export class Element {
     return this.driver.execute('return arguments[0].value', [{ [ELEMENT]: this.id }]);
   }
 
+  /** Picks the option of this <select> whose text matches `label`, as a person choosing it does. */
+  async choose(label) {
+    const pattern = label instanceof RegExp ? { source: label.source, flags: label.flags } : { exact: label };
+    const chosen = await this.driver.execute(
+      `const select = arguments[0], p = arguments[1];
+       const matches = (t) => (p.exact !== undefined ? t.trim() === p.exact : new RegExp(p.source, p.flags).test(t.trim()));
+       const option = Array.from(select.options).find((o) => matches(o.textContent));
+       if (!option) return null;
+       select.focus();
+       select.value = option.value;
+       select.dispatchEvent(new Event('input', { bubbles: true }));
+       select.dispatchEvent(new Event('change', { bubbles: true }));
+       return option.textContent.trim();`,
+      [{ [ELEMENT]: this.id }, pattern],
+    );
+    if (!chosen) throw new Error(`no option matching ${label}`);
+    return chosen;
+  }
+
   async selected() {
     return this.driver.request('GET', this.path('/selected'));
   }
@@ -184,6 +203,7 @@ const implicit = (el) => {
   if (tag === 'dialog') return 'dialog';
   if (tag === 'nav') return 'navigation';
   if (tag === 'main') return 'main';
+  if (tag === 'section' && (el.hasAttribute('aria-label') || el.hasAttribute('aria-labelledby'))) return 'region';
   if (/^h[1-6]$/.test(tag)) return 'heading';
   if (tag === 'tr') return 'row';
   if (tag === 'article') return 'article';
@@ -198,7 +218,8 @@ const name = (el) => {
   if (by) return by.split(/\\s+/).map((id) => document.getElementById(id)).filter(Boolean).map(text).join(' ');
   const label = el.getAttribute('aria-label');
   if (label) return label.trim();
-  if (el.labels && el.labels.length) return Array.from(el.labels).map(text).join(' ');
+  // A label's words as written: innerText would apply CSS text-transform (an uppercase caption).
+  if (el.labels && el.labels.length) return Array.from(el.labels).map((l) => l.textContent.replace(/\\s+/g, ' ').trim()).join(' ');
   if (el.getAttribute('title')) return el.getAttribute('title').trim();
   if (el.tagName === 'INPUT' && el.placeholder) return el.placeholder.trim();
   return text(el);
