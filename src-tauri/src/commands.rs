@@ -55,8 +55,10 @@ pub struct FreshStart {
 pub async fn start_fresh_workspace(
     dir: State<'_, DataDir>,
     workspace: State<'_, Workspace>,
+    account: State<'_, AccountSlot>,
 ) -> Result<FreshStart> {
     let (desk, kept) = workspace.start_fresh(&dir.0).await?;
+    account.forget().await;
     Ok(FreshStart {
         info: desk.info().await?,
         kept_file: kept.display().to_string(),
