@@ -8,6 +8,7 @@ pub mod expense;
 pub mod id;
 pub mod permission;
 pub mod sla;
+pub mod sync;
 pub mod ticket;
 pub mod workflow;
 
