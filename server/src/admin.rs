@@ -1,8 +1,10 @@
-//! `create-admin`: bootstraps a headless install with a Tallydesk account that is admin of the
-//! "Default" tenant, or resets the password of that account.
+//! The operator's commands for the built-in issuer:
+//! - `create-admin` bootstraps a headless install with a Tallydesk account that is admin of
+//!   the "Default" tenant, or resets the password of that account;
+//! - `rotate-keys` makes a new signing key current.
 //!
-//! It works beside a running server: with the private cluster, the server's running cluster is
-//! reused and left running; with TALLYDESK_DATABASE_URL it is just another client.
+//! Both work beside a running server: with the private cluster, the server's running cluster
+//! is reused and left running; with TALLYDESK_DATABASE_URL it is just another client.
 
 use std::io::{IsTerminal as _, Read as _};
 
@@ -60,6 +62,28 @@ pub async fn run(config: &Config, email: &str, name: Option<&str>) -> anyhow::Re
             "Set the password of {email} and made it admin of \"{DEFAULT_TENANT}\"; its other sign-ins have ended."
         );
     }
+    Ok(())
+}
+
+/// `rotate-keys`: makes a new signing key current and prints its id alone on standard output
+/// (what it means goes to standard error).
+pub async fn rotate_keys(config: &Config) -> anyhow::Result<()> {
+    if !config.builtin_issuer_on() {
+        tracing::warn!(
+            "the built-in issuer is off (TALLYDESK_BUILTIN_ISSUER / TALLYDESK_OIDC_ISSUER): the \
+             new key signs nothing until it is on"
+        );
+    }
+    let database = Database::open(config).await?;
+    let kid = crate::issuer::keys::rotate(&database.app, Utc::now()).await;
+    database.close_leaving_others().await?;
+    let kid = kid?;
+    println!("{kid}");
+    eprintln!(
+        "The built-in issuer signs with the new key {kid} from now on. The previous keys stay \
+         published for {} minutes, until every token they signed has expired.",
+        crate::issuer::keys::RETIRED_KEY_KEPT.num_minutes()
+    );
     Ok(())
 }
 

@@ -50,6 +50,12 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Make a new signing key for the built-in issuer's tokens and print its id (kid). The old
+    /// keys stay published until the tokens they signed have expired, so nobody is signed
+    /// out. Works whether or not the server is running; running servers sign with the new key
+    /// from their next token. (Servers also rotate by themselves: see
+    /// TALLYDESK_SIGNING_KEY_DAYS.)
+    RotateKeys,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -119,6 +125,16 @@ pub struct Config {
         global = true
     )]
     pub builtin_issuer: BuiltinIssuer,
+    /// The built-in issuer's signing key is replaced when it is this many days old: each
+    /// server checks at start and then daily (with several servers, one rotates).
+    #[arg(
+        long,
+        env = "TALLYDESK_SIGNING_KEY_DAYS",
+        default_value_t = crate::issuer::keys::DEFAULT_KEY_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        global = true
+    )]
+    pub signing_key_days: u32,
 }
 
 /// Whether the server runs its own OIDC issuer.
@@ -138,6 +154,11 @@ impl Config {
             BuiltinIssuer::Off => false,
             BuiltinIssuer::Auto => self.oidc_issuer.iter().all(|i| i.trim().is_empty()),
         }
+    }
+
+    /// How old the built-in issuer's signing key may get before it is rotated.
+    pub fn signing_key_max_age(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.signing_key_days))
     }
 
     /// The public URL without a trailing slash: as configured, else from the listen address.
@@ -338,6 +359,19 @@ mod tests {
             .builtin_issuer_on()
         );
         assert!(!config(&["--builtin-issuer", "off"]).builtin_issuer_on());
+        assert_eq!(
+            config(&[]).signing_key_max_age(),
+            chrono::Duration::days(90),
+            "signing keys are rotated after 90 days unless told otherwise"
+        );
+        assert_eq!(
+            config(&["--signing-key-days", "7"]).signing_key_max_age(),
+            chrono::Duration::days(7)
+        );
+        assert!(
+            Cli::try_parse_from(["tallydesk-server", "--signing-key-days", "0"]).is_err(),
+            "a key cannot be due before it is made"
+        );
         assert_eq!(
             config(&[]).scopes(),
             ["openid", "email", "profile", "offline_access"]

@@ -208,13 +208,22 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
             client_id: config.oidc_client_id.clone(),
             scopes: config.scopes(),
         });
+    let mut key_checks = None;
     if config.builtin_issuer_on() {
         let url = config.public_url()?;
-        let keys = KeyRing::open(database.app.clone(), clock.now()).await?;
+        let keys = Arc::new(KeyRing::open(database.app.clone(), clock.now()).await?);
+        let max_age = config.signing_key_max_age();
+        let next_check = keys.check_age(max_age, clock.now()).await;
+        let (checking, checking_clock) = (keys.clone(), clock.clone());
+        key_checks = Some(tokio::spawn(async move {
+            checking
+                .check_age_daily(next_check, max_age, checking_clock)
+                .await;
+        }));
         state = state.with_builtin_issuer(BuiltinIssuer::new(
             url.clone(),
             config.oidc_audience.clone(),
-            Arc::new(keys),
+            keys,
         ));
         tracing::info!(issuer = %url, "the built-in OIDC issuer is on (create an account with `tallydesk-server create-admin --email ...`)");
     } else if config.external_issuers().is_empty() {
@@ -250,6 +259,9 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     })
     .await;
     monitor.abort();
+    if let Some(checks) = key_checks {
+        checks.abort();
+    }
     drop(listening);
     database.close().await?;
     served.map_err(Into::into)

@@ -3,7 +3,10 @@ use tallydesk_server::config::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The log is diagnostics, on standard error; standard output carries what a command
+    // answers (e.g. the kid `rotate-keys` prints), so scripts can read it.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
@@ -18,5 +21,6 @@ async fn main() -> anyhow::Result<()> {
         Command::CreateAdmin { email, name } => {
             tallydesk_server::admin::run(&cli.config, &email, name.as_deref()).await
         }
+        Command::RotateKeys => tallydesk_server::admin::rotate_keys(&cli.config).await,
     }
 }

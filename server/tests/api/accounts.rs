@@ -413,7 +413,7 @@ async fn changing_the_password_ends_the_other_sign_ins(pool: PgPool) {
 }
 
 /// The URL of the database behind `pool` (a `#[sqlx::test]` database).
-async fn database_url(pool: &PgPool) -> String {
+pub async fn database_url(pool: &PgPool) -> String {
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/test sets it)");
     let name: String = sqlx::query_scalar("select current_database()")
         .fetch_one(pool)

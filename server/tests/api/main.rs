@@ -6,6 +6,7 @@ mod events;
 mod isolation;
 mod issuer;
 mod jwt;
+mod keys;
 mod oidc_provider;
 mod permissions;
 mod seed;
