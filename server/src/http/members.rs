@@ -224,7 +224,9 @@ pub async fn invitations(mut scope: Scope) -> ApiResult<axum::Json<Page<Invitati
     description = "Invites an email with a role (admins only). When someone signs in with that \
         verified email, they join. When the built-in issuer is on, the response carries \
         `accept_url`, a one-time link to pass on: it lets the invitee make a Tallydesk account \
-        (or confirm theirs) and join.",
+        (or confirm theirs with its password) and join, on the link's page. An account made \
+        by a link does not count as having a verified email (whoever held the link made it), \
+        so it joins other tenants only through their links.",
     request_body = CreateInvitation,
     params(crate::http::docs::TenantHeader),
     responses((status = 201, body = Invitation), (status = 409, body = tallydesk_shared::api::ErrorBody)),
@@ -238,9 +240,13 @@ pub async fn invite(
 ) -> ApiResult<(StatusCode, axum::Json<Invitation>)> {
     scope.require(Action::ManageInvitations)?;
     let email = Email::parse(&body.email)?;
+    // A member has this email when their issuer verified it, or when it is their Tallydesk
+    // account's (any link for it would ask for that account's password).
     let already = sqlx::query_scalar!(
         "select exists(select 1 from memberships m join users u on u.id = m.user_id
-                        where m.tenant_id = $1 and u.email = $2 and u.email_verified)",
+                        where m.tenant_id = $1 and u.email = $2
+                          and (u.email_verified
+                               or exists(select 1 from local_accounts a where a.user_id = u.id)))",
         scope.tenant.as_uuid(),
         email.as_str()
     )

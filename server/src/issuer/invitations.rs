@@ -1,7 +1,15 @@
 //! `/oidc/invitations/{token}`: the one-time link of an invitation. Whoever holds it chooses a
-//! name and password for a new Tallydesk account with the invited email (marked verified:
-//! the link went to that address), or confirms the password of the account that already has
-//! that email, and joins the tenant with the invited role.
+//! name and password for a new Tallydesk account with the invited email, or confirms the
+//! password of the account that already has that email, and joins the tenant with the invited
+//! role, here on this page.
+//!
+//! An account made here is *not* marked as having a verified email. The link is handed to the
+//! admin who invited, who passes it on however they like; opening it proves nothing about the
+//! mailbox. Were the address marked verified, an admin could invite any address, open the
+//! link themselves, and so collect the invitations other tenants send that address (signing
+//! in joins the invitations of one's verified email). An account made here therefore joins
+//! only the tenant whose link made it; further invitations are accepted through their own
+//! links, with the account's password.
 
 use std::net::SocketAddr;
 
@@ -202,7 +210,8 @@ pub async fn accept(
                         issuer: issuer.url(),
                         email: &p.email,
                         name: Some(&name),
-                        email_verified: true,
+                        // Holding the link does not prove the mailbox (see the module's doc).
+                        email_verified: false,
                         password_hash: hash,
                     },
                     now,

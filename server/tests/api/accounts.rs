@@ -217,12 +217,26 @@ async fn an_invitation_link_makes_an_account_or_joins_an_existing_one(pool: PgPo
         .await;
     let claims = crate::oidc_provider::jwt_payload(access(&dee));
     assert_eq!(
-        claims["email_verified"], true,
-        "the link went to that address"
+        claims["email_verified"], false,
+        "holding the link proves nothing about the mailbox: the inviting admin had it too"
     );
     let me = s.me(access(&dee)).await.expect(StatusCode::OK);
     assert_eq!(me["memberships"][0]["role"], "agent");
     assert_eq!(me["user"]["name"], "Dee");
+    let again = call(
+        &s,
+        admin,
+        Method::POST,
+        "/api/v1/invitations",
+        Some(json!({ "email": "dee@example.com", "role": "observer" })),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::CONFLICT, "already_member"),
+        "Dee's account has that email, verified or not: {}",
+        again.body
+    );
 
     // A second tenant invites Dee, who has an account: the link asks for its password.
     let second = call(
@@ -246,6 +260,17 @@ async fn an_invitation_link_makes_an_account_or_joins_an_existing_one(pool: PgPo
         )
         .await
         .expect(StatusCode::CREATED);
+    // Nobody proved Dee's mailbox, so signing in does not join Second by itself.
+    let again = s
+        .browser()
+        .sign_in("dee@example.com", "a fine passphrase")
+        .await;
+    let me = s.me(access(&again)).await.expect(StatusCode::OK);
+    assert_eq!(
+        me["memberships"].as_array().map(Vec::len),
+        Some(1),
+        "only the tenant whose link made the account: {me}"
+    );
     let link = invitation["accept_url"].as_str().unwrap().to_owned();
     let html = browser
         .http
@@ -281,6 +306,120 @@ async fn an_invitation_link_makes_an_account_or_joins_an_existing_one(pool: PgPo
     );
     let me = s.me(access(&dee)).await.expect(StatusCode::OK);
     assert_eq!(me["memberships"].as_array().map(Vec::len), Some(2), "{me}");
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn an_admin_opening_their_own_invitation_link_does_not_collect_another_tenants_invitations(
+    pool: PgPool,
+) {
+    let s = Setup::new(pool).await;
+    // Another company on this server, whose admin signs in with their own identity provider,
+    // invites an address.
+    let olga = s.app.user("olga");
+    let company = olga
+        .post("/api/v1/tenants", json!({ "name": "Olga Ltd" }))
+        .await
+        .expect(StatusCode::CREATED);
+    let olga = olga.in_tenant(company["id"].as_str().expect("tenant id"));
+    let theirs = olga
+        .post(
+            "/api/v1/invitations",
+            json!({ "email": "vic@example.com", "role": "agent" }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+
+    // Ana, admin of Default, invites the same address and opens the link herself.
+    let ana = s.browser().sign_in("ana@example.com", PASSWORD).await;
+    let ours = call(
+        &s,
+        access(&ana),
+        Method::POST,
+        "/api/v1/invitations",
+        Some(json!({ "email": "vic@example.com", "role": "requester" })),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let browser = Browser::new(&s.issuer);
+    let made = browser
+        .http
+        .post(ours["accept_url"].as_str().expect("a link"))
+        .form(&[
+            ("name", "Not Vic"),
+            ("password", "ana's own passphrase"),
+            ("password_again", "ana's own passphrase"),
+        ])
+        .send()
+        .await
+        .expect("accept");
+    assert_eq!(made.status(), 200);
+    assert!(
+        made.text()
+            .await
+            .expect("page")
+            .contains("You have joined Default"),
+        "the link's own invitation is accepted on its page"
+    );
+
+    let vic = s
+        .browser()
+        .sign_in("vic@example.com", "ana's own passphrase")
+        .await;
+    let claims = crate::oidc_provider::jwt_payload(access(&vic));
+    assert_eq!(claims["email_verified"], false);
+    let me = s.me(access(&vic)).await.expect(StatusCode::OK);
+    let memberships: Vec<(&Value, &Value)> = me["memberships"]
+        .as_array()
+        .expect("memberships")
+        .iter()
+        .map(|m| (&m["tenant_name"], &m["role"]))
+        .collect();
+    assert_eq!(
+        memberships,
+        [(&json!("Default"), &json!("requester"))],
+        "Olga Ltd's invitation is not Ana's to take: {me}"
+    );
+    let pending = olga.get("/api/v1/invitations").await.expect(StatusCode::OK);
+    assert_eq!(pending["items"][0]["email"], "vic@example.com");
+    assert_eq!(
+        pending["items"][0]["accepted_at"],
+        Value::Null,
+        "still pending: {pending}"
+    );
+
+    // Whoever Olga gives her link to accepts it with the account's password.
+    let link = theirs["accept_url"].as_str().expect("a link");
+    let page = browser
+        .http
+        .get(link)
+        .send()
+        .await
+        .expect("the link")
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("already has a Tallydesk account"), "{page}");
+    let joined = browser
+        .http
+        .post(link)
+        .form(&[("password", "ana's own passphrase")])
+        .send()
+        .await
+        .expect("accept");
+    assert!(
+        joined
+            .text()
+            .await
+            .expect("page")
+            .contains("You have joined Olga Ltd")
+    );
+    let me = s.me(access(&vic)).await.expect(StatusCode::OK);
+    assert_eq!(me["memberships"].as_array().map(Vec::len), Some(2), "{me}");
+    let accepted = olga.get("/api/v1/invitations").await.expect(StatusCode::OK);
+    assert!(
+        accepted["items"][0]["accepted_at"].is_string(),
+        "{accepted}"
+    );
 }
 
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
