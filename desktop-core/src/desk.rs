@@ -984,6 +984,7 @@ impl Desk {
 
     /// Removes everything marked as demo data; the user's own records stay.
     pub async fn remove_demo_data(&self) -> DeskResult<()> {
+        self.require(Action::ManageTenantSettings)?;
         let mut tx = self.store.write().await?;
         // Keep anything of the user's that refers to demo records, minus the reference.
         sqlx::query("update tickets set customer_id = null where demo = 0 and customer_id in (select id from customers where demo = 1)")

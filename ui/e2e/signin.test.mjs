@@ -173,4 +173,11 @@ async function signInSwitchAndSignOut() {
   await driver.stop();
   await driver.start(app);
   await driver.find('heading', 'Sign in to Tallydesk', 30000);
+
+  // Working offline leaves the server: the local workspace again, as its admin (the other tests
+  // share this profile).
+  await (await driver.find('button', 'Work offline without a server')).click();
+  await driver.find('navigation', 'Views', 15000);
+  await (await driver.find('link', 'Settings')).click();
+  await driver.find('button', 'Connect');
 }

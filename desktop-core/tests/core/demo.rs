@@ -82,3 +82,18 @@ async fn removing_demo_data_keeps_everything_the_user_made() {
         "the user's trail stays"
     );
 }
+
+#[tokio::test]
+async fn only_an_admin_removes_the_demo_data() {
+    let f = Fixture::new(true).await;
+    f.desk
+        .set_role(tallydesk_shared::Role::Observer)
+        .await
+        .unwrap();
+    let refused = f.desk.remove_demo_data().await.unwrap_err();
+    assert_eq!(refused.code, tallydesk_desktop_core::ErrorCode::Forbidden);
+    assert!(
+        f.desk.info().await.unwrap().has_demo_data,
+        "a refused removal removes nothing"
+    );
+}
