@@ -16,6 +16,7 @@ pub mod issuer;
 pub mod monitor;
 pub mod seed;
 pub mod sla;
+pub mod sync;
 
 use std::sync::Arc;
 
@@ -130,6 +131,8 @@ pub fn app(state: AppState) -> Router {
         .route("/me/password", post(accounts::change_password))
         .route("/tenants", post(me::create_tenant))
         .route("/events", get(event_stream::stream))
+        .route("/sync/pull", get(sync::pull))
+        .route("/sync/push", post(sync::push))
         .route("/tickets", get(tickets::list).post(tickets::create))
         .route(
             "/tickets/{id}",
@@ -187,11 +190,16 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(issuer::routes())
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", docs::ApiDoc::openapi()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))
         .fallback(http::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The OpenAPI document: the REST API and the sync protocol.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    docs::ApiDoc::openapi().merge_from(sync::SyncDoc::openapi())
 }
 
 /// Runs the server until Ctrl-C or SIGTERM, then stops the embedded database if it started one.

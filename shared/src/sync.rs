@@ -11,10 +11,16 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::ticket::Priority;
-use crate::{CommentId, CustomerId, Status, TicketId, UserId};
+use crate::{CommentId, CustomerId, Status, TenantId, TicketId, UserId};
 
 /// The protocol version; a server answers `X-Tallydesk-Sync: 1` and refuses others with 400.
 pub const SYNC_PROTOCOL: u32 = 1;
+
+/// The header that carries [`SYNC_PROTOCOL`] on sync requests and responses.
+pub const SYNC_HEADER: &str = "x-tallydesk-sync";
+
+/// Most mutations one push may carry.
+pub const MAX_PUSH_MUTATIONS: usize = 1000;
 
 /// Most changes one pull returns; the default when `limit` is absent.
 pub const MAX_PULL_LIMIT: u32 = 1000;
@@ -211,6 +217,15 @@ pub struct MutationResult {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct PushResponse {
     pub results: Vec<MutationResult>,
+}
+
+/// `data` of an `event: changed` message on `GET /api/v1/events`: the tenant's change log
+/// reached `seq`. Pull from your cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+pub struct Changed {
+    pub tenant_id: TenantId,
+    #[specta(type = specta_typescript::Number)]
+    pub seq: Cursor,
 }
 
 #[cfg(test)]

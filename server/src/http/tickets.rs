@@ -220,22 +220,37 @@ pub async fn create(
     mut scope: Scope,
     Json(body): Json<CreateTicket>,
 ) -> ApiResult<(StatusCode, axum::Json<TicketWithSla>)> {
+    let now = state.clock.now();
+    let ticket = create_ticket(&mut scope, TicketId::new(), &body, now).await?;
+    let ticket = with_sla(&mut scope, ticket, now).await?;
+    scope.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(ticket)))
+}
+
+/// Raises a ticket with the given id (made by the server for REST, by the client for sync),
+/// with its activity and SLA row, in the scope's transaction.
+pub(crate) async fn create_ticket(
+    scope: &mut Scope,
+    id: TicketId,
+    body: &CreateTicket,
+    now: DateTime<Utc>,
+) -> ApiResult<Ticket> {
     scope.require(Action::CreateTicket)?;
     let title = TicketTitle::parse(&body.title)?;
     let description = TicketDescription::parse(&body.description)?;
     let priority = body.priority.unwrap_or_default();
     let category = match &body.category {
-        Some(c) => parse_category(&mut scope, c).await?,
+        Some(c) => parse_category(scope, c).await?,
         None => Category::general(),
     };
     if body.assignee_id.is_some() || body.requester_id.is_some() {
         scope.require(Action::CreateTicketForOthers)?;
     }
     if let Some(assignee) = body.assignee_id {
-        check_assignee(&mut scope, assignee).await?;
+        check_assignee(scope, assignee).await?;
     }
     let requester = match body.requester_id {
-        Some(requester) if member_role(&mut scope, requester).await?.is_none() => {
+        Some(requester) if member_role(scope, requester).await?.is_none() => {
             return Err(ApiError::invalid(
                 "invalid_field",
                 "requester_id: not a member of this tenant",
@@ -244,8 +259,6 @@ pub async fn create(
         Some(requester) => requester,
         None => scope.user,
     };
-    let now = state.clock.now();
-    let id = TicketId::new();
     let number = sqlx::query_scalar!(
         "update tenant_counters set last_ticket_number = last_ticket_number + 1
           where tenant_id = $1 returning last_ticket_number",
@@ -271,7 +284,7 @@ pub async fn create(
     )
     .execute(&mut *scope.tx)
     .await?;
-    let ticket = load(&mut scope, id, Action::ViewTicket).await?;
+    let ticket = load(scope, id, Action::ViewTicket).await?;
     activity::record(
         &mut scope.tx,
         scope.tenant,
@@ -289,10 +302,8 @@ pub async fn create(
         })),
     )
     .await?;
-    refresh_sla(&mut scope, id, now).await?;
-    let ticket = with_sla(&mut scope, ticket, now).await?;
-    scope.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(ticket)))
+    refresh_sla(scope, id, now).await?;
+    Ok(ticket)
 }
 
 #[utoipa::path(
@@ -332,7 +343,27 @@ pub async fn update(
     Path(id): Path<TicketId>,
     Json(body): Json<PatchTicket>,
 ) -> ApiResult<axum::Json<TicketWithSla>> {
-    let current = load_for_update(&mut scope, id, Action::EditTicket).await?;
+    let now = state.clock.now();
+    let ticket = update_ticket(&mut scope, id, &body, None, now).await?;
+    let ticket = with_sla(&mut scope, ticket, now).await?;
+    scope.commit().await?;
+    Ok(axum::Json(ticket))
+}
+
+/// Changes the fields `body` names, with their activity, in the scope's transaction.
+///
+/// `body.version`, when given and no longer current, refuses the update (REST). `merged_from`
+/// is sync's per-field merge instead: the client edited version `merged_from`; its fields apply
+/// whatever happened since, and the activity of a field someone else changed since that version
+/// says so (`after.merged_from_version`), so the overwritten value stays visible there.
+pub(crate) async fn update_ticket(
+    scope: &mut Scope,
+    id: TicketId,
+    body: &PatchTicket,
+    merged_from: Option<i64>,
+    now: DateTime<Utc>,
+) -> ApiResult<Ticket> {
+    let current = load_for_update(scope, id, Action::EditTicket).await?;
     if let Some(version) = body.version.filter(|v| *v != current.version) {
         return Err(ApiError::conflict(
             "stale_version",
@@ -349,22 +380,37 @@ pub async fn update(
         .map(TicketDescription::parse)
         .transpose()?;
     let category = match &body.category {
-        Some(c) => Some(parse_category(&mut scope, c).await?),
+        Some(c) => Some(parse_category(scope, c).await?),
         None => None,
     };
     if let Some(Some(assignee)) = body.assignee_id {
-        check_assignee(&mut scope, assignee).await?;
+        check_assignee(scope, assignee).await?;
     }
+    let changed_since: Vec<String> = match merged_from {
+        Some(base) if base < current.version => {
+            sqlx::query_scalar!(
+                r#"select distinct field as "field!" from activity
+                where ticket_id = $1 and ticket_version > $2 and field is not null"#,
+                id.as_uuid(),
+                base,
+            )
+            .fetch_all(&mut *scope.tx)
+            .await?
+        }
+        _ => Vec::new(),
+    };
 
     let mut changes: Vec<NewActivity> = Vec::new();
     let mut change = |field: &'static str, before: serde_json::Value, after: serde_json::Value| {
         if before != after {
-            changes.push(
-                NewActivity::ticket("ticket.updated", id)
-                    .field(field)
-                    .before(json!({ field: before }))
-                    .after(json!({ field: after })),
-            );
+            let mut entry = NewActivity::ticket("ticket.updated", id)
+                .field(field)
+                .before(json!({ field: before }))
+                .after(json!({ field: after }));
+            if let Some(base) = merged_from.filter(|_| changed_since.iter().any(|f| f == field)) {
+                entry = entry.after(json!({ "merged_from_version": base }));
+            }
+            changes.push(entry);
         }
     };
     if let Some(t) = &title {
@@ -385,11 +431,8 @@ pub async fn update(
     if let Some(c) = body.customer_id {
         change("customer_id", json!(current.customer_id), json!(c));
     }
-    let now = state.clock.now();
     if changes.is_empty() {
-        let ticket = with_sla(&mut scope, current, now).await?;
-        scope.commit().await?;
-        return Ok(axum::Json(ticket));
+        return Ok(current);
     }
     let sla_inputs_changed = body.priority.is_some_and(|p| p != current.priority)
         || category
@@ -425,12 +468,9 @@ pub async fn update(
         activity::record(&mut scope.tx, scope.tenant, scope.user, now, entry).await?;
     }
     if sla_inputs_changed {
-        refresh_sla(&mut scope, id, now).await?;
+        refresh_sla(scope, id, now).await?;
     }
-    let ticket = load(&mut scope, id, Action::ViewTicket).await?;
-    let ticket = with_sla(&mut scope, ticket, now).await?;
-    scope.commit().await?;
-    Ok(axum::Json(ticket))
+    load(scope, id, Action::ViewTicket).await
 }
 
 #[utoipa::path(
@@ -520,19 +560,29 @@ pub async fn transition(
     Path(id): Path<TicketId>,
     Json(body): Json<TransitionRequest>,
 ) -> ApiResult<axum::Json<TicketWithSla>> {
-    let ticket = load_for_update(&mut scope, id, Action::ViewTicket).await?;
+    let now = state.clock.now();
+    let ticket = transition_ticket(&mut scope, id, &body, now).await?;
+    let ticket = with_sla(&mut scope, ticket, now).await?;
+    scope.commit().await?;
+    Ok(axum::Json(ticket))
+}
+
+/// Moves the ticket to `body.to` if the workflow allows it from its current status.
+pub(crate) async fn transition_ticket(
+    scope: &mut Scope,
+    id: TicketId,
+    body: &TransitionRequest,
+    now: DateTime<Utc>,
+) -> ApiResult<Ticket> {
+    let ticket = load_for_update(scope, id, Action::ViewTicket).await?;
     let t = workflow::transition(
-        mover(&scope, &ticket),
+        mover(scope, &ticket),
         ticket.status,
         body.to,
         body.reason.as_deref(),
     )?;
-    let now = state.clock.now();
-    apply_transition(&mut scope, &ticket, t, now, "ticket.transitioned").await?;
-    let ticket = load(&mut scope, id, Action::ViewTicket).await?;
-    let ticket = with_sla(&mut scope, ticket, now).await?;
-    scope.commit().await?;
-    Ok(axum::Json(ticket))
+    apply_transition(scope, &ticket, t, now, "ticket.transitioned").await?;
+    load(scope, id, Action::ViewTicket).await
 }
 
 #[utoipa::path(
@@ -615,16 +665,30 @@ pub async fn comment(
     Path(id): Path<TicketId>,
     Json(body): Json<CreateComment>,
 ) -> ApiResult<(StatusCode, axum::Json<Comment>)> {
+    let comment =
+        create_comment(&mut scope, CommentId::new(), id, &body, state.clock.now()).await?;
+    scope.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(comment)))
+}
+
+/// Adds a reply or internal note with the given id (the server's for REST, the client's for
+/// sync) to a ticket, in the scope's transaction.
+pub(crate) async fn create_comment(
+    scope: &mut Scope,
+    comment_id: CommentId,
+    id: TicketId,
+    body: &CreateComment,
+    now: DateTime<Utc>,
+) -> ApiResult<Comment> {
     let action = if body.internal {
         Action::CommentInternal
     } else {
         Action::CommentPublic
     };
-    let ticket = load_for_update(&mut scope, id, action).await?;
+    let ticket = load_for_update(scope, id, action).await?;
     let text = CommentBody::parse(&body.body)?;
-    let now = state.clock.now();
     let comment = Comment {
-        id: CommentId::new(),
+        id: comment_id,
         ticket_id: id,
         author_id: scope.user,
         body: text.into_inner(),
@@ -667,10 +731,9 @@ pub async fn comment(
     )
     .await?;
     if !comment.internal {
-        refresh_sla(&mut scope, id, now).await?;
+        refresh_sla(scope, id, now).await?;
     }
-    scope.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(comment)))
+    Ok(comment)
 }
 
 #[utoipa::path(
@@ -951,4 +1014,22 @@ fn decode_cursor(text: &str) -> ApiResult<Cursor> {
                 "cursor: not a cursor this server gave out",
             )
         })
+}
+
+/// The tickets with these ids, in no particular order (one query, for sync's pull).
+pub(crate) async fn by_ids(
+    tx: &mut sqlx::Transaction<'static, Postgres>,
+    ids: &[Uuid],
+) -> ApiResult<Vec<Ticket>> {
+    let rows = sqlx::query_as!(
+        TicketRow,
+        "select id, number, title, description, status, priority, category, requester_id,
+                assignee_id, customer_id, hold_reason, created_at, updated_at,
+                first_responded_at, resolved_at, closed_at, version
+           from tickets where id = any($1)",
+        ids
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.into_iter().map(Ticket::try_from).collect()
 }

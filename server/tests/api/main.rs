@@ -12,6 +12,7 @@ mod permissions;
 mod seed;
 mod sla;
 mod support;
+mod sync;
 mod tenancy;
 mod tickets;
 mod validation;

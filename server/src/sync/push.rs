@@ -1,0 +1,214 @@
+//! `POST /api/v1/sync/push`: intents made offline, each applied exactly once.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use sqlx::Executor as _;
+use tallydesk_shared::api::{CreateComment, CreateTicket, PatchTicket, TransitionRequest};
+use tallydesk_shared::sync::{
+    ClientId, Intent, MAX_PUSH_MUTATIONS, Mutation, MutationResult, MutationStatus, PushRequest,
+    PushResponse,
+};
+
+use crate::AppState;
+use crate::auth::Scope;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::Json;
+use crate::http::tickets;
+
+#[utoipa::path(
+    post, path = "/api/v1/sync/push", tag = "sync",
+    description = "Applies the client's mutations in order, each in its own transaction, with \
+        the same permission and workflow checks as the REST routes, and records each outcome \
+        under `(client_id, seq)` in that transaction. A mutation sent again returns its \
+        recorded outcome and changes nothing. `rejected` results carry the `code` and \
+        `message` the REST route would answer (e.g. `illegal_transition`, `forbidden`, \
+        `invalid_field`, `not_found`, `already_exists` for a create whose id is taken).\n\n\
+        `ticket.update` merges per field: the named fields apply even when `base_version` is \
+        stale; a field someone else changed since is overwritten, and its activity entry shows \
+        both values (`after.merged_from_version`). `ticket.transition` is checked against the \
+        ticket's current status.\n\n\
+        At most 1000 mutations per push. A 5xx means the rest of the batch was not tried: send \
+        it again.",
+    request_body = PushRequest,
+    params(crate::http::docs::TenantHeader),
+    responses(
+        (status = 200, body = PushResponse),
+        (status = 400, body = tallydesk_shared::api::ErrorBody, description = "protocol version or too many mutations"),
+        (status = 422, body = tallydesk_shared::api::ErrorBody, description = "malformed mutation"),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn push(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    scope: Scope,
+    Json(body): Json<PushRequest>,
+) -> ApiResult<impl IntoResponse> {
+    super::check_protocol(&headers)?;
+    if body.mutations.len() > MAX_PUSH_MUTATIONS {
+        return Err(ApiError::bad_request(
+            "too_many_mutations",
+            format!("push at most {MAX_PUSH_MUTATIONS} mutations at a time"),
+        ));
+    }
+    let (tenant, user, role) = (scope.tenant, scope.user, scope.role);
+    scope.commit().await?;
+    let mut results = Vec::with_capacity(body.mutations.len());
+    for mutation in &body.mutations {
+        let tx = crate::db::begin(&state.db, user, Some(tenant)).await?;
+        let mut scope = Scope {
+            tx,
+            tenant,
+            user,
+            role,
+        };
+        let result = apply(&mut scope, body.client_id, mutation, state.clock.now()).await?;
+        scope.commit().await?;
+        results.push(result);
+    }
+    Ok((
+        super::protocol_header(),
+        axum::Json(PushResponse { results }),
+    ))
+}
+
+/// Applies one mutation in the scope's transaction, unless it was applied (or refused) before:
+/// then its recorded outcome. The record is claimed first, so a concurrent push of the same
+/// mutation waits for this one and then reads its outcome.
+async fn apply(
+    scope: &mut Scope,
+    client: ClientId,
+    mutation: &Mutation,
+    now: DateTime<Utc>,
+) -> ApiResult<MutationResult> {
+    let claimed = sqlx::query_scalar!(
+        "insert into sync_mutations (tenant_id, client_id, seq, user_id, status, recorded_at)
+         values ($1, $2, $3, $4, 'applied', $5)
+         on conflict (tenant_id, client_id, seq) do nothing
+         returning seq",
+        scope.tenant.as_uuid(),
+        client.0,
+        mutation.seq,
+        scope.user.as_uuid(),
+        now,
+    )
+    .fetch_optional(&mut *scope.tx)
+    .await?;
+    if claimed.is_none() {
+        let recorded = sqlx::query!(
+            "select status, code, message from sync_mutations
+              where tenant_id = $1 and client_id = $2 and seq = $3",
+            scope.tenant.as_uuid(),
+            client.0,
+            mutation.seq,
+        )
+        .fetch_one(&mut *scope.tx)
+        .await?;
+        let status = match recorded.status.as_str() {
+            "applied" => MutationStatus::Applied,
+            _ => MutationStatus::Rejected,
+        };
+        return Ok(MutationResult {
+            seq: mutation.seq,
+            status,
+            code: recorded.code,
+            message: recorded.message,
+        });
+    }
+
+    scope.tx.execute("savepoint mutation").await?;
+    let (code, message) = match intent(scope, &mutation.intent, now).await {
+        Ok(()) => {
+            return Ok(MutationResult {
+                seq: mutation.seq,
+                status: MutationStatus::Applied,
+                code: None,
+                message: None,
+            });
+        }
+        Err(ApiError::Client { code, message, .. }) => (code, message),
+        Err(ApiError::Internal(e)) => match taken_id(&e) {
+            Some(what) => (
+                "already_exists",
+                format!("id: a {what} with this id already exists"),
+            ),
+            None => return Err(ApiError::Internal(e)),
+        },
+    };
+    scope.tx.execute("rollback to savepoint mutation").await?;
+    sqlx::query!(
+        "update sync_mutations set status = 'rejected', code = $4, message = $5
+          where tenant_id = $1 and client_id = $2 and seq = $3",
+        scope.tenant.as_uuid(),
+        client.0,
+        mutation.seq,
+        code,
+        message,
+    )
+    .execute(&mut *scope.tx)
+    .await?;
+    Ok(MutationResult {
+        seq: mutation.seq,
+        status: MutationStatus::Rejected,
+        code: Some(code.to_owned()),
+        message: Some(message),
+    })
+}
+
+/// Runs an intent through the REST routes' own functions.
+async fn intent(scope: &mut Scope, intent: &Intent, now: DateTime<Utc>) -> ApiResult<()> {
+    match intent {
+        Intent::TicketCreate(t) => {
+            let body = CreateTicket {
+                title: t.title.clone(),
+                description: t.description.clone(),
+                priority: t.priority,
+                category: t.category.clone(),
+                customer_id: t.customer_id,
+                assignee_id: t.assignee_id,
+                requester_id: None,
+            };
+            tickets::create_ticket(scope, t.id, &body, now).await?;
+        }
+        Intent::TicketUpdate(u) => {
+            let body = PatchTicket {
+                title: u.title.clone(),
+                description: u.description.clone(),
+                priority: u.priority,
+                category: u.category.clone(),
+                assignee_id: u.assignee_id,
+                customer_id: u.customer_id,
+                version: None,
+            };
+            tickets::update_ticket(scope, u.id, &body, Some(u.base_version), now).await?;
+        }
+        Intent::TicketTransition(t) => {
+            let body = TransitionRequest {
+                to: t.to,
+                reason: t.reason.clone(),
+            };
+            tickets::transition_ticket(scope, t.id, &body, now).await?;
+        }
+        Intent::CommentCreate(c) => {
+            let body = CreateComment {
+                body: c.body.clone(),
+                internal: c.internal,
+            };
+            tickets::create_comment(scope, c.id, c.ticket_id, &body, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The kind of record whose client-made id was already taken, when that is what failed.
+fn taken_id(error: &anyhow::Error) -> Option<&'static str> {
+    let db = error.downcast_ref::<sqlx::Error>()?.as_database_error()?;
+    match db.constraint()? {
+        "tickets_pkey" => Some("ticket"),
+        "comments_pkey" => Some("comment"),
+        _ => None,
+    }
+}

@@ -1,0 +1,632 @@
+//! Sync: the change log pulled per role, pushes applied exactly once and per-field merges,
+//! against real Postgres.
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tallydesk_shared::TenantId;
+use uuid::Uuid;
+
+use crate::support::{Team, TestApp, User};
+
+/// All pages from `cursor` on: the changes in order and the final cursor.
+async fn pull_all(user: &User, mut cursor: i64, limit: u32) -> (Vec<Value>, i64) {
+    let mut changes = Vec::new();
+    loop {
+        let page = user
+            .get(&format!("/api/v1/sync/pull?cursor={cursor}&limit={limit}"))
+            .await
+            .expect(StatusCode::OK);
+        changes.extend(page["changes"].as_array().expect("changes").iter().cloned());
+        let next = page["cursor"].as_i64().expect("cursor");
+        assert!(
+            next >= cursor,
+            "the cursor never goes back: {cursor} -> {next}"
+        );
+        cursor = next;
+        if !page["has_more"].as_bool().expect("has_more") {
+            return (changes, cursor);
+        }
+    }
+}
+
+/// The ids of the changes of one entity and op.
+fn ids(changes: &[Value], entity: &str, op: &str) -> BTreeSet<String> {
+    changes
+        .iter()
+        .filter(|c| c["entity"] == entity && c["op"] == op)
+        .map(|c| c["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+fn id_of(record: &Value) -> String {
+    record["id"].as_str().expect("id").to_owned()
+}
+
+async fn comment(user: &User, ticket: &str, body: &str, internal: bool) -> String {
+    let c = user
+        .post(
+            &format!("/api/v1/tickets/{ticket}/comments"),
+            json!({ "body": body, "internal": internal }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    id_of(&c)
+}
+
+async fn push(user: &User, client: Uuid, mutations: Value) -> Vec<Value> {
+    let reply = user
+        .post(
+            "/api/v1/sync/push",
+            json!({ "client_id": client, "mutations": mutations }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    reply["results"].as_array().expect("results").clone()
+}
+
+async fn head(app: &TestApp, tenant: &str) -> i64 {
+    sqlx::query_scalar!(
+        "select last_change_seq from tenant_counters where tenant_id = $1",
+        tenant.parse::<Uuid>().expect("tenant id")
+    )
+    .fetch_one(&app.owner)
+    .await
+    .expect("the tenant's counter")
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn each_role_pulls_what_it_may_see_and_requesters_no_internal_notes(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let mine = id_of(&team.requester.create_ticket("My laptop").await);
+    let theirs = id_of(&team.agent.create_ticket("Server room").await);
+    let reply = comment(&team.agent, &mine, "On it", false).await;
+    let note = comment(&team.agent, &mine, "Warranty expired", true).await;
+    let other_reply = comment(&team.agent, &theirs, "Checked", false).await;
+    let customer = id_of(
+        &team
+            .admin
+            .post("/api/v1/customers", json!({ "name": "Acme" }))
+            .await
+            .expect(StatusCode::CREATED),
+    );
+
+    let (changes, cursor) = pull_all(&team.requester, 0, 1000).await;
+    assert_eq!(
+        ids(&changes, "ticket", "upsert"),
+        BTreeSet::from([mine.clone()]),
+        "a requester gets their own ticket only"
+    );
+    assert_eq!(
+        ids(&changes, "comment", "upsert"),
+        BTreeSet::from([reply.clone()]),
+        "the public reply, not the internal note nor another ticket's comment"
+    );
+    for c in changes.iter().filter(|c| c["entity"] == "activity") {
+        assert_eq!(
+            c["data"]["ticket_id"],
+            mine.as_str(),
+            "own ticket's activity: {c}"
+        );
+        assert_ne!(
+            c["data"]["after"]["comment_id"],
+            note.as_str(),
+            "the note's activity is internal"
+        );
+    }
+    assert!(
+        !ids(&changes, "activity", "upsert").is_empty(),
+        "the ticket's trail syncs with it"
+    );
+    assert!(
+        ids(&changes, "customer", "upsert").is_empty()
+            && ids(&changes, "member", "upsert").is_empty(),
+        "requesters see no customers or members"
+    );
+    assert_eq!(
+        cursor,
+        head(&app, &team.tenant).await,
+        "a finished pull ends at the head"
+    );
+    let ticket = changes
+        .iter()
+        .find(|c| c["entity"] == "ticket")
+        .expect("the ticket");
+    let rest = team
+        .requester
+        .get(&format!("/api/v1/tickets/{mine}"))
+        .await
+        .expect(StatusCode::OK);
+    for field in [
+        "id",
+        "number",
+        "title",
+        "status",
+        "version",
+        "updated_at",
+        "requester_id",
+    ] {
+        assert_eq!(
+            ticket["data"][field], rest[field],
+            "data is the REST shape: {field}"
+        );
+    }
+
+    for staff in [&team.observer, &team.agent, &team.admin] {
+        let (changes, _) = pull_all(staff, 0, 2).await;
+        assert_eq!(
+            ids(&changes, "ticket", "upsert"),
+            BTreeSet::from([mine.clone(), theirs.clone()])
+        );
+        assert_eq!(
+            ids(&changes, "comment", "upsert"),
+            BTreeSet::from([reply.clone(), note.clone(), other_reply.clone()]),
+            "staff see internal notes"
+        );
+        assert_eq!(
+            ids(&changes, "customer", "upsert"),
+            BTreeSet::from([customer.clone()])
+        );
+        assert_eq!(
+            ids(&changes, "member", "upsert").len(),
+            4,
+            "the four members"
+        );
+        let seqs: Vec<i64> = changes.iter().map(|c| c["seq"].as_i64().unwrap()).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "in log order, each record once"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_pull_has_only_the_latest_state_and_deletes_are_tombstones(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let ticket = id_of(&team.agent.create_ticket("Printer").await);
+    let note = comment(&team.agent, &ticket, "Toner", true).await;
+    let (_, cursor) = pull_all(&team.agent, 0, 1000).await;
+
+    team.agent
+        .patch(
+            &format!("/api/v1/tickets/{ticket}"),
+            json!({ "title": "Printer 2" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let (changes, after_edit) = pull_all(&team.agent, cursor, 1000).await;
+    let edited = changes
+        .iter()
+        .find(|c| c["entity"] == "ticket")
+        .expect("the edited ticket");
+    assert_eq!(edited["op"], "upsert");
+    assert_eq!(edited["data"]["title"], "Printer 2");
+
+    team.admin
+        .delete(&format!("/api/v1/tickets/{ticket}"))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let (changes, _) = pull_all(&team.agent, after_edit, 1000).await;
+    assert_eq!(
+        ids(&changes, "ticket", "delete"),
+        BTreeSet::from([ticket.clone()])
+    );
+    assert_eq!(
+        ids(&changes, "comment", "delete"),
+        BTreeSet::from([note]),
+        "its comments went with it"
+    );
+    assert!(
+        changes
+            .iter()
+            .filter(|c| c["op"] == "delete")
+            .all(|c| c.get("data").is_none()),
+        "tombstones carry no data"
+    );
+    let (tombstones_for_requester, _) = pull_all(&team.requester, after_edit, 1000).await;
+    assert!(
+        ids(&tombstones_for_requester, "ticket", "delete").is_empty(),
+        "another's ticket's tombstone is not the requester's business"
+    );
+
+    let (snapshot, _) = pull_all(&team.agent, 0, 1000).await;
+    assert!(
+        snapshot.iter().all(|c| c["op"] == "upsert"),
+        "a snapshot from 0 has no tombstones"
+    );
+    assert!(ids(&snapshot, "ticket", "upsert").is_empty());
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_member_made_requester_has_what_they_may_no_longer_see_evicted(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let agent_id = team.agent.user_id().await;
+    let own = id_of(&team.agent.create_ticket("My own").await);
+    let public = comment(&team.agent, &own, "A reply", false).await;
+    let note = comment(&team.agent, &own, "A note", true).await;
+    let other = id_of(&team.requester.create_ticket("Someone else's").await);
+    let customer = id_of(
+        &team
+            .admin
+            .post("/api/v1/customers", json!({ "name": "Acme" }))
+            .await
+            .expect(StatusCode::CREATED),
+    );
+    let (_, cursor) = pull_all(&team.agent, 0, 1000).await;
+
+    team.admin
+        .patch(
+            &format!("/api/v1/members/{agent_id}"),
+            json!({ "role": "requester" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let (changes, _) = pull_all(&team.agent, cursor, 1000).await;
+    let evicted: BTreeSet<(String, String)> = changes
+        .iter()
+        .filter(|c| c["op"] == "evict")
+        .map(|c| {
+            (
+                c["entity"].as_str().unwrap().to_owned(),
+                c["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for gone in [
+        ("ticket", &other),
+        ("comment", &note),
+        ("customer", &customer),
+        ("member", &agent_id),
+    ] {
+        assert!(
+            evicted.contains(&(gone.0.to_owned(), gone.1.clone())),
+            "{gone:?} is evicted: {evicted:?}"
+        );
+    }
+    for kept in [("ticket", &own), ("comment", &public)] {
+        assert!(
+            !evicted.contains(&(kept.0.to_owned(), kept.1.clone())),
+            "{kept:?} stays: they raised the ticket"
+        );
+    }
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["op"] != "upsert" || c["entity"] != "customer"),
+        "nothing hidden comes back as an upsert"
+    );
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_cursor_below_the_compaction_horizon_must_resync(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let (_, old) = pull_all(&team.agent, 0, 1000).await;
+    let ticket = id_of(&team.agent.create_ticket("Gone soon").await);
+    team.admin
+        .delete(&format!("/api/v1/tickets/{ticket}"))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let now = head(&app, &team.tenant).await;
+    let mut tx = app.owner.begin().await.expect("owner transaction");
+    let tenant: TenantId = team.tenant.parse().expect("tenant id");
+    let dropped = tallydesk_server::sync::compact(&mut tx, tenant, now)
+        .await
+        .expect("compaction");
+    tx.commit().await.expect("commit");
+    assert_eq!(dropped, 1, "the ticket's tombstone");
+
+    let reply = team
+        .agent
+        .get(&format!("/api/v1/sync/pull?cursor={old}"))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert_eq!(
+        reply.code(),
+        "resync_required",
+        "it may have missed the delete"
+    );
+    let (snapshot, cursor) = pull_all(&team.agent, 0, 1000).await;
+    assert_eq!(cursor, now, "a snapshot from 0 still works");
+    assert!(ids(&snapshot, "ticket", "upsert").is_empty());
+    pull_all(&team.agent, now, 1000).await;
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn the_protocol_version_is_checked_and_answered(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let request = |version: &str| {
+        Request::get("/api/v1/sync/pull")
+            .header("authorization", format!("Bearer {}", team.agent.token))
+            .header("x-tenant-id", &team.tenant)
+            .header("x-tallydesk-sync", version)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request("1"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-tallydesk-sync"], "1");
+    let refused = app.send(request("2")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.code(), "unsupported_sync_protocol");
+
+    let spec = app
+        .call(axum::http::Method::GET, "/openapi.json", None, None, None)
+        .await
+        .expect(StatusCode::OK);
+    for path in ["/api/v1/sync/pull", "/api/v1/sync/push"] {
+        assert!(spec["paths"].get(path).is_some(), "{path} is documented");
+    }
+    assert!(spec["components"]["schemas"].get("PushRequest").is_some());
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_pushed_batch_applies_once_however_often_it_is_sent(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let client = Uuid::now_v7();
+    let (ticket, note) = (Uuid::now_v7(), Uuid::now_v7());
+    let batch = json!([
+        { "seq": 1, "op": "ticket.create", "args": { "id": ticket, "title": "Offline ticket" } },
+        { "seq": 2, "op": "comment.create",
+          "args": { "id": note, "ticket_id": ticket, "body": "written on a train", "internal": true } },
+        { "seq": 3, "op": "ticket.transition", "args": { "id": ticket, "to": "closed" } },
+    ]);
+    let first = push(&team.agent, client, batch.clone()).await;
+    assert_eq!(first[0]["status"], "applied", "{first:?}");
+    assert_eq!(first[1]["status"], "applied");
+    assert_eq!(first[2]["status"], "rejected");
+    assert_eq!(first[2]["code"], "illegal_transition", "the REST code");
+    assert!(
+        first[2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a ticket that is open cannot become closed"),
+        "the workflow's reason: {}",
+        first[2]["message"]
+    );
+    let before = head(&app, &team.tenant).await;
+
+    let again = push(&team.agent, client, batch).await;
+    assert_eq!(again, first, "the recorded results, as they were");
+    assert_eq!(
+        head(&app, &team.tenant).await,
+        before,
+        "and nothing changed"
+    );
+    let tickets: i64 = sqlx::query_scalar!(
+        "select count(*) as \"n!\" from tickets where id = $1",
+        ticket
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    let comments: i64 = sqlx::query_scalar!(
+        "select count(*) as \"n!\" from comments where ticket_id = $1",
+        ticket
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    let recorded: i64 = sqlx::query_scalar!(
+        "select count(*) as \"n!\" from sync_mutations where client_id = $1",
+        client
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!((tickets, comments, recorded), (1, 1, 3));
+    let rest = team
+        .agent
+        .get(&format!("/api/v1/tickets/{ticket}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        rest["id"],
+        ticket.to_string(),
+        "the client's id is the ticket's"
+    );
+
+    let other_client = push(
+        &team.agent,
+        Uuid::now_v7(),
+        json!([{ "seq": 1, "op": "ticket.create", "args": { "id": ticket, "title": "Same id" } }]),
+    )
+    .await;
+    assert_eq!(other_client[0]["status"], "rejected");
+    assert_eq!(other_client[0]["code"], "already_exists");
+
+    let requester = push(
+        &team.requester,
+        Uuid::now_v7(),
+        json!([{ "seq": 1, "op": "comment.create",
+                 "args": { "id": Uuid::now_v7(), "ticket_id": ticket, "body": "hi" } }]),
+    )
+    .await;
+    assert_eq!(requester[0]["status"], "rejected");
+    assert_eq!(
+        requester[0]["code"], "not_found",
+        "another's ticket is invisible, as over REST"
+    );
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn concurrent_pushes_of_one_mutation_apply_it_once(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let client = Uuid::now_v7();
+    let ticket = Uuid::now_v7();
+    let batch =
+        json!([{ "seq": 1, "op": "ticket.create", "args": { "id": ticket, "title": "Twice" } }]);
+    let pushes = (0..4).map(|_| {
+        let (agent, batch) = (team.agent.clone(), batch.clone());
+        tokio::spawn(async move { push(&agent, client, batch).await })
+    });
+    for result in futures::future::join_all(pushes).await {
+        let result = result.expect("a push");
+        assert_eq!(
+            result[0]["status"], "applied",
+            "every sender hears it applied"
+        );
+    }
+    let tickets: i64 = sqlx::query_scalar!(
+        "select count(*) as \"n!\" from tickets where id = $1",
+        ticket
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(tickets, 1);
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn updates_from_a_stale_version_merge_per_field_and_the_later_write_wins(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let ticket = team.agent.create_ticket("Monitor").await;
+    let id = id_of(&ticket);
+    let base = ticket["version"].as_i64().unwrap();
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+
+    let update = |seq: i64, fields: Value| {
+        let mut args = json!({ "id": id, "base_version": base });
+        args.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        json!([{ "seq": seq, "op": "ticket.update", "args": args }])
+    };
+    let r = push(
+        &team.agent,
+        a,
+        update(1, json!({ "title": "Monitor flickers" })),
+    )
+    .await;
+    assert_eq!(r[0]["status"], "applied");
+    let r = push(&team.admin, b, update(1, json!({ "priority": "high" }))).await;
+    assert_eq!(
+        r[0]["status"], "applied",
+        "a stale base on an untouched field applies: {r:?}"
+    );
+    let now = team
+        .agent
+        .get(&format!("/api/v1/tickets/{id}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(now["title"], "Monitor flickers", "both edits kept");
+    assert_eq!(now["priority"], "high");
+
+    let r = push(
+        &team.agent,
+        a,
+        update(2, json!({ "description": "from A" })),
+    )
+    .await;
+    assert_eq!(r[0]["status"], "applied");
+    let r = push(
+        &team.admin,
+        b,
+        update(2, json!({ "description": "from B" })),
+    )
+    .await;
+    assert_eq!(r[0]["status"], "applied");
+    let now = team
+        .agent
+        .get(&format!("/api/v1/tickets/{id}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(now["description"], "from B", "the later write wins");
+    let trail = team
+        .agent
+        .get(&format!("/api/v1/tickets/{id}/activity"))
+        .await
+        .expect(StatusCode::OK);
+    let edits: Vec<&Value> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["field"] == "description")
+        .collect();
+    assert_eq!(edits.len(), 2, "both edits are in the activity: {edits:?}");
+    assert_eq!(edits[0]["after"]["description"], "from A");
+    assert_eq!(
+        edits[1]["before"]["description"], "from A",
+        "the loser's value is visible"
+    );
+    assert_eq!(edits[1]["after"]["description"], "from B");
+    assert_eq!(
+        edits[1]["after"]["merged_from_version"], base,
+        "the winner's entry says it overwrote a change made since its base"
+    );
+    assert!(
+        edits[0]["after"].get("merged_from_version").is_none(),
+        "the first edit overwrote nobody"
+    );
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn concurrent_writers_never_make_a_puller_skip_a_change(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    const WRITERS: usize = 8;
+    const EACH: usize = 12;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let agent = team.agent.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..EACH {
+                    ids.push(id_of(&agent.create_ticket(&format!("w{w} t{i}")).await));
+                }
+                ids
+            })
+        })
+        .collect();
+    let done = futures::future::join_all(writers);
+    tokio::pin!(done);
+
+    let mut seen: HashMap<i64, Value> = HashMap::new();
+    let mut cursor = 0;
+    let pull = async |cursor: &mut i64, seen: &mut HashMap<i64, Value>| {
+        let (changes, next) = pull_all(&team.admin, *cursor, 5).await;
+        for change in changes {
+            let seq = change["seq"].as_i64().unwrap();
+            assert!(seq > *cursor, "only changes after the cursor");
+            assert!(seen.insert(seq, change).is_none(), "seq {seq} pulled twice");
+        }
+        *cursor = next;
+    };
+    let created: Vec<String> = loop {
+        tokio::select! {
+            results = &mut done => {
+                break results.into_iter().flat_map(|r| r.expect("a writer")).collect();
+            }
+            () = pull(&mut cursor, &mut seen) => {}
+        }
+    };
+    pull(&mut cursor, &mut seen).await;
+
+    let last = head(&app, &team.tenant).await;
+    assert_eq!(cursor, last, "the puller caught up");
+    let seqs: BTreeSet<i64> = seen.keys().copied().collect();
+    assert_eq!(
+        seqs,
+        (1..=last).collect::<BTreeSet<_>>(),
+        "every seq pulled, no gaps: each write here made a new record"
+    );
+    let tickets: BTreeSet<String> = seen
+        .values()
+        .filter(|c| c["entity"] == "ticket")
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(tickets.len(), WRITERS * EACH);
+    assert_eq!(tickets, created.into_iter().collect(), "every ticket seen");
+}
