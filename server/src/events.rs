@@ -1,8 +1,11 @@
-//! SLA events pushed to connected clients: one LISTEN connection per server process, fanned out
-//! to every open `GET /api/v1/events` stream through a broadcast channel.
+//! SLA events and change-log advances pushed to connected clients: one LISTEN connection per
+//! server process, fanned out to every open `GET /api/v1/events` stream through a broadcast
+//! channel.
 //!
 //! The [monitor](crate::monitor) NOTIFYs [`sla::EVENTS_CHANNEL`] in the transaction that records
-//! an event, so the notification goes out only if the event was recorded, and Postgres delivers
+//! an event, and the change log's trigger NOTIFYs [`CHANGES_CHANNEL`] once per tenant in each
+//! transaction that appends to it (at commit), so the notification goes out only if the event
+//! or change was recorded, and Postgres delivers
 //! it to every session LISTENing on that database: behind a load balancer, each server instance
 //! hears every event, whichever instance's monitor recorded it, and pushes it to the clients
 //! connected to it.
@@ -19,11 +22,15 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tallydesk_shared::sla::Target;
+use tallydesk_shared::sync::Changed;
 use tallydesk_shared::{Action, Role, TenantId, TicketId, UserId};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::sla::{self, Kind};
+
+/// The channel the change log NOTIFYs on (see the sync migration): `{tenant_id, seq}`.
+pub const CHANGES_CHANNEL: &str = "tallydesk_changes";
 
 /// Notices a client may fall behind by before it is told to re-sync. SLA events come in bursts
 /// at most (a monitor pass after downtime), and a client that lags merely re-reads its queue.
@@ -82,6 +89,8 @@ pub enum Notice {
         /// clients. `None` (a payload without it) reaches staff only.
         requester: Option<UserId>,
     },
+    /// The tenant's change log advanced: its members pull.
+    Changed(Changed),
     Resync(ResyncReason),
 }
 
@@ -94,6 +103,7 @@ impl Notice {
                     && tallydesk_shared::permission::access(role, Action::ViewTicket)
                         .allows(*requester == Some(user))
             }
+            Notice::Changed(changed) => changed.tenant_id == tenant,
             Notice::Resync(_) => true,
         }
     }
@@ -211,7 +221,9 @@ async fn run(pool: PgPool, sender: broadcast::Sender<Notice>, ready: watch::Send
         backoff = MIN_BACKOFF;
         loop {
             match listener.try_recv().await {
-                Ok(Some(notification)) => forward(&sender, notification.payload()),
+                Ok(Some(notification)) => {
+                    forward(&sender, notification.channel(), notification.payload())
+                }
                 // The connection dropped and sqlx connected and LISTENed again at once.
                 Ok(None) => {
                     tracing::warn!("the SLA events LISTEN connection dropped and was re-made");
@@ -232,11 +244,23 @@ async fn run(pool: PgPool, sender: broadcast::Sender<Notice>, ready: watch::Send
 
 async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(sla::EVENTS_CHANNEL).await?;
+    listener
+        .listen_all([sla::EVENTS_CHANNEL, CHANGES_CHANNEL])
+        .await?;
     Ok(listener)
 }
 
-fn forward(sender: &broadcast::Sender<Notice>, payload: &str) {
+fn forward(sender: &broadcast::Sender<Notice>, channel: &str, payload: &str) {
+    if channel == CHANGES_CHANNEL {
+        match serde_json::from_str::<Changed>(payload) {
+            // Err: no stream is open in this process right now, which is fine.
+            Ok(changed) => drop(sender.send(Notice::Changed(changed))),
+            Err(e) => {
+                tracing::warn!(error = %e, payload, "ignoring a malformed change notification")
+            }
+        }
+        return;
+    }
     match serde_json::from_str::<Payload>(payload) {
         Ok(p) => {
             // Err: no stream is open in this process right now, which is fine.

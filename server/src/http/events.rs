@@ -1,4 +1,5 @@
-//! `GET /api/v1/events`: SLA alerts pushed to the caller as Server-Sent Events.
+//! `GET /api/v1/events`: SLA alerts and change-log advances pushed to the caller as
+//! Server-Sent Events.
 //!
 //! Each stream is a subscription to the process's [`SlaEvents`](crate::events::SlaEvents) fan-out,
 //! filtered to the caller's tenant and, for requesters, to tickets they raised. It holds no
@@ -37,6 +38,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
         every ticket of the tenant.\n\n\
         - `event: sla`: a target turned at risk or breached; `data` is an `SlaEvent`, and `id` \
         is `<ticket_id>:<target>:<kind>`, the same on every server instance.\n\
+        - `event: changed`: the tenant's change log advanced to `seq` (`data` is a \
+        `Changed`, `id` the seq); sync clients pull from their cursor. Sent to every member of \
+        the tenant, once per committed write.\n\
         - `event: resync`: events may have been missed (this client read too slowly, or the \
         server lost its database connection for a while); `data` is a `Resync`. Read the \
         ticket queue again.\n\
@@ -156,6 +160,10 @@ fn message(notice: &Notice) -> Option<Event> {
             .event("sla")
             .id(event.id())
             .json_data(event),
+        Notice::Changed(changed) => Event::default()
+            .event("changed")
+            .id(changed.seq.to_string())
+            .json_data(changed),
         Notice::Resync(reason) => Event::default()
             .event("resync")
             .json_data(Resync { reason: *reason }),

@@ -1,7 +1,8 @@
-//! Sync: the change log pulled per role, pushes applied exactly once and per-field merges,
-//! against real Postgres.
+//! Sync: the change log pulled per role, pushes applied exactly once, per-field merges, and
+//! live `changed` events, against real Postgres.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration as StdDuration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -629,4 +630,79 @@ async fn concurrent_writers_never_make_a_puller_skip_a_change(pool: PgPool) {
         .collect();
     assert_eq!(tickets.len(), WRITERS * EACH);
     assert_eq!(tickets, created.into_iter().collect(), "every ticket seen");
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn both_instances_tell_their_clients_when_the_log_advances(pool: PgPool) {
+    let one = TestApp::new(pool).await;
+    let team = Team::new(&one).await;
+    let elsewhere = Team::other_tenant(&one, "stranger").await;
+    let two = one.another_instance().await;
+    let (served_one, served_two) = (one.serve().await, two.serve().await);
+    let mut on_one = events(&served_one.url, &team.requester).await;
+    let mut on_two = events(&served_two.url, &team.agent).await;
+    let mut stranger = events(&served_two.url, &elsewhere).await;
+
+    let reply = push(
+        &team.agent,
+        Uuid::now_v7(),
+        json!([
+            { "seq": 1, "op": "ticket.create", "args": { "id": Uuid::now_v7(), "title": "One" } },
+        ]),
+    )
+    .await;
+    assert_eq!(reply[0]["status"], "applied");
+    let last = head(&one, &team.tenant).await;
+    for stream in [&mut on_one, &mut on_two] {
+        let changed = next_changed(stream).await;
+        assert_eq!(changed["tenant_id"], team.tenant.as_str());
+        assert_eq!(
+            changed["seq"], last,
+            "one event per committed write, at its last seq"
+        );
+    }
+    elsewhere.create_ticket("Theirs").await;
+    let theirs = next_changed(&mut stranger).await;
+    assert_eq!(
+        theirs["tenant_id"],
+        elsewhere.tenant.as_deref().unwrap(),
+        "a stream hears its own tenant only (the other tenant's change came first)"
+    );
+}
+
+/// An open `/events` stream's body.
+async fn events(base: &str, user: &User) -> reqwest::Response {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/v1/events"))
+        .bearer_auth(&user.token)
+        .header("x-tenant-id", user.tenant.as_deref().unwrap())
+        .send()
+        .await
+        .expect("open the event stream");
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+}
+
+/// The next `changed` event's data, failing when none comes in 20 s.
+async fn next_changed(stream: &mut reqwest::Response) -> Value {
+    let read = async {
+        let mut buffer = String::new();
+        loop {
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                if block.lines().any(|l| l == "event: changed") {
+                    let data = block
+                        .lines()
+                        .find_map(|l| l.strip_prefix("data: "))
+                        .expect("data");
+                    return serde_json::from_str::<Value>(data).expect("JSON");
+                }
+            }
+            let chunk = stream.chunk().await.expect("read").expect("stream open");
+            buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        }
+    };
+    tokio::time::timeout(StdDuration::from_secs(20), read)
+        .await
+        .expect("a changed event arrives")
 }
