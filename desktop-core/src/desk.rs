@@ -8,6 +8,7 @@ use tallydesk_shared::api::{
     Activity, Comment, CreateCustomer, CreateTicket, Customer, PatchCustomer, PatchTicket, Ticket,
 };
 use tallydesk_shared::permission::access;
+use tallydesk_shared::sync::{CommentCreate, Intent, TicketCreate, TicketTransition, TicketUpdate};
 use tallydesk_shared::ticket::{
     Category, CommentBody, Company, CustomerName, Email, FieldError, Notes, Phone,
     TicketDescription, TicketTitle,
@@ -24,6 +25,7 @@ use crate::model::{
     TicketSort, TicketView, WorkspaceInfo,
 };
 use crate::store::Store;
+use crate::sync::SyncScope;
 use crate::time::{from_micros, opt_from_micros, to_micros};
 
 const DEFAULT_PAGE: u32 = 100;
@@ -42,6 +44,11 @@ pub struct Desk {
     clock: Clock,
     /// Bumped after every change, so watchers (the SLA alerts) look again.
     changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// The server and tenant this store syncs with while signed in; `None` in local mode (or
+    /// signed out), when nothing is queued for a server.
+    scope: std::sync::Arc<std::sync::RwLock<Option<SyncScope>>>,
+    /// Bumped after every intent queued in the outbox, so the sync loop pushes soon.
+    queued: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 pub(crate) fn parse_id<T: std::str::FromStr>(text: &str) -> DeskResult<T> {
@@ -113,6 +120,8 @@ impl Desk {
             workspace_name,
             clock,
             changes: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            scope: std::sync::Arc::new(std::sync::RwLock::new(None)),
+            queued: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         if demo && desk.is_empty().await? {
             crate::demo::seed(&desk).await?;
@@ -129,11 +138,73 @@ impl Desk {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// The user, with the role they act with now.
+    /// The user, with the role they act with now: the server's user while signed in, else
+    /// the local workspace's.
     pub fn me(&self) -> Person {
+        let me = self
+            .sync_scope()
+            .map_or_else(|| self.me.clone(), |scope| scope.user);
         Person {
             role: self.role(),
-            ..self.me.clone()
+            ..me
+        }
+    }
+
+    /// Who acts: the signed-in server user, else the local user.
+    fn me_id(&self) -> UserId {
+        self.sync_scope().map_or(self.me.id, |scope| scope.user.id)
+    }
+
+    /// Where local writes are queued for, if anywhere.
+    pub fn sync_scope(&self) -> Option<SyncScope> {
+        self.scope.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Starts (signed in to a tenant) or stops (local mode, signed out) queueing local writes
+    /// for a server, here and in every clone of this desk.
+    pub fn set_sync_scope(&self, scope: Option<SyncScope>) {
+        let mut slot = self.scope.write().unwrap_or_else(|e| e.into_inner());
+        if *slot != scope {
+            *slot = scope;
+            drop(slot);
+            self.touched();
+            // The sync loop starts (or stops) with it.
+            self.queued.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Changes whenever an intent is queued for the server, or the scope changes.
+    pub fn queued(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.queued.subscribe()
+    }
+
+    /// A write transaction; while signed in, the acting server user has a row first (the
+    /// records the write makes refer to them).
+    pub(crate) async fn write(&self) -> DeskResult<Transaction<'static, Sqlite>> {
+        let mut tx = self.store.write().await?;
+        if let Some(scope) = self.sync_scope() {
+            crate::sync::store::upsert_user(&mut tx, &scope.user, to_micros(self.now())).await?;
+        }
+        Ok(tx)
+    }
+
+    /// Queues `intent` for the server inside `tx`, when signed in; in local mode nothing is.
+    pub(crate) async fn enqueue(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        intent: Intent,
+    ) -> DeskResult<()> {
+        if let Some(scope) = self.sync_scope() {
+            crate::sync::store::enqueue(tx, &scope, &intent, to_micros(self.now())).await?;
+        }
+        Ok(())
+    }
+
+    /// After a write's commit: watchers look again, and the sync loop pushes.
+    pub(crate) fn written(&self) {
+        self.touched();
+        if self.sync_scope().is_some() {
+            self.queued.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
 
@@ -243,13 +314,13 @@ impl Desk {
         qb.push("t.deleted_at is null");
         if access(self.role(), Action::ViewTicket) == Access::OwnTickets {
             qb.push(" and t.requester_id = ")
-                .push_bind(self.me.id.to_string());
+                .push_bind(self.me_id().to_string());
         }
         match q.view.unwrap_or(TicketView::All) {
             TicketView::All => {}
             TicketView::MyOpen => {
                 qb.push(" and t.assignee_id = ")
-                    .push_bind(self.me.id.to_string());
+                    .push_bind(self.me_id().to_string());
                 qb.push(" and t.status in ('open', 'in_progress', 'on_hold')");
             }
             TicketView::Unassigned => {
@@ -274,7 +345,7 @@ impl Desk {
             None => {}
             Some(AssigneeFilter::Me) => {
                 qb.push(" and t.assignee_id = ")
-                    .push_bind(self.me.id.to_string());
+                    .push_bind(self.me_id().to_string());
             }
             Some(AssigneeFilter::Nobody) => {
                 qb.push(" and t.assignee_id is null");
@@ -397,7 +468,7 @@ impl Desk {
         .await?
         .ok_or_else(|| DeskError::not_found("ticket"))?;
         let ticket = row.into_ticket()?;
-        if !access(self.role(), Action::ViewTicket).allows(ticket.requester_id == self.me.id) {
+        if !access(self.role(), Action::ViewTicket).allows(ticket.requester_id == self.me_id()) {
             return Err(DeskError::not_found("ticket"));
         }
         Ok(ticket)
@@ -406,7 +477,7 @@ impl Desk {
     fn mover(&self, ticket: &Ticket) -> Mover {
         Mover {
             role: self.role(),
-            is_requester: ticket.requester_id == self.me.id,
+            is_requester: ticket.requester_id == self.me_id(),
         }
     }
 
@@ -433,10 +504,10 @@ impl Desk {
     }
 
     pub async fn create_ticket(&self, input: &CreateTicket) -> DeskResult<Ticket> {
-        let mut tx = self.store.write().await?;
+        let mut tx = self.write().await?;
         let id = self.insert_ticket(&mut tx, input).await?;
         tx.commit().await?;
-        self.touched();
+        self.written();
         self.load(id).await
     }
 
@@ -472,7 +543,7 @@ impl Desk {
         if let Some(customer) = input.customer_id {
             check_customer(tx, customer).await?;
         }
-        let requester = input.requester_id.unwrap_or(self.me.id);
+        let requester = input.requester_id.unwrap_or(self.me_id());
         let now = self.now();
         let id = TicketId::new();
         let number: i64 = sqlx::query_scalar("select coalesce(max(number), 0) + 1 from tickets")
@@ -500,13 +571,26 @@ impl Desk {
         record(
             tx,
             Some(id),
-            self.me.id,
+            self.me_id(),
             "ticket.created",
             None,
             None,
             Some(json!({ "number": number, "title": title.as_str(), "priority": priority, "category": category.as_str() })),
             false,
             now,
+        )
+        .await?;
+        self.enqueue(
+            tx,
+            Intent::TicketCreate(TicketCreate {
+                id,
+                title: title.as_str().to_owned(),
+                description: description.as_str().to_owned(),
+                priority: Some(priority),
+                category: Some(category.as_str().to_owned()),
+                customer_id: input.customer_id,
+                assignee_id: input.assignee_id,
+            }),
         )
         .await?;
         Ok(id)
@@ -539,7 +623,7 @@ impl Desk {
                 format!("category: {:?} is not a known category", c.as_str()),
             ));
         }
-        let mut tx = self.store.write().await?;
+        let mut tx = self.write().await?;
         if let Some(Some(assignee)) = patch.assignee_id {
             check_assignee(&mut tx, assignee).await?;
         }
@@ -598,11 +682,23 @@ impl Desk {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
+        let intent = TicketUpdate {
+            id,
+            base_version: current.version,
+            title: (after.title != current.title).then(|| after.title.clone()),
+            description: (after.description != current.description)
+                .then(|| after.description.clone()),
+            priority: (after.priority != current.priority).then_some(after.priority),
+            category: (after.category != current.category).then(|| after.category.clone()),
+            assignee_id: (after.assignee_id != current.assignee_id).then_some(after.assignee_id),
+            customer_id: (after.customer_id != current.customer_id).then_some(after.customer_id),
+        };
+        self.enqueue(&mut tx, Intent::TicketUpdate(intent)).await?;
         for (field, before, after) in changes {
             record(
                 &mut tx,
                 Some(id),
-                self.me.id,
+                self.me_id(),
                 "ticket.updated",
                 Some(field),
                 Some(json!({ field: before })),
@@ -613,7 +709,7 @@ impl Desk {
             .await?;
         }
         tx.commit().await?;
-        self.touched();
+        self.written();
         self.load(id).await
     }
 
@@ -648,7 +744,7 @@ impl Desk {
         };
         let closed_at = (t.to == Status::Closed).then_some(now);
         let reason = t.hold_reason.as_ref().map(|r| r.as_str().to_owned());
-        let mut tx = self.store.write().await?;
+        let mut tx = self.write().await?;
         let updated = sqlx::query(
             "update tickets set status = ?, hold_reason = ?, resolved_at = ?, closed_at = ?, updated_at = ?,
                     version = version + 1
@@ -676,7 +772,7 @@ impl Desk {
         record(
             &mut tx,
             Some(ticket.id),
-            self.me.id,
+            self.me_id(),
             action,
             Some("status"),
             Some(json!({ "status": t.from })),
@@ -685,8 +781,17 @@ impl Desk {
             now,
         )
         .await?;
+        self.enqueue(
+            &mut tx,
+            Intent::TicketTransition(TicketTransition {
+                id: ticket.id,
+                to: t.to,
+                reason,
+            }),
+        )
+        .await?;
         tx.commit().await?;
-        self.touched();
+        self.written();
         Ok(())
     }
 
@@ -694,7 +799,7 @@ impl Desk {
         self.require(Action::DeleteTicket)?;
         let ticket = self.load(id).await?;
         let now = self.now();
-        let mut tx = self.store.write().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "update tickets set deleted_at = ?, updated_at = ?, version = version + 1 where id = ?",
         )
@@ -706,7 +811,7 @@ impl Desk {
         record(
             &mut tx,
             Some(id),
-            self.me.id,
+            self.me_id(),
             "ticket.deleted",
             None,
             Some(json!({ "title": ticket.title })),
@@ -759,7 +864,7 @@ impl Desk {
         } else {
             Action::CommentPublic
         };
-        if !access(self.role(), action).allows(ticket.requester_id == self.me.id) {
+        if !access(self.role(), action).allows(ticket.requester_id == self.me_id()) {
             let what = if internal {
                 "add internal notes"
             } else {
@@ -775,20 +880,20 @@ impl Desk {
         let comment = Comment {
             id: CommentId::new(),
             ticket_id: id,
-            author_id: self.me.id,
+            author_id: self.me_id(),
             body: body.into_inner(),
             internal,
             created_at: now,
         };
         let first_response =
             !internal && self.role().works_tickets() && ticket.first_responded_at.is_none();
-        let mut tx = self.store.write().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "insert into comments (id, ticket_id, author_id, body, internal, created_at) values (?, ?, ?, ?, ?, ?)",
         )
         .bind(comment.id.to_string())
         .bind(id.to_string())
-        .bind(self.me.id.to_string())
+        .bind(self.me_id().to_string())
         .bind(&comment.body)
         .bind(internal)
         .bind(to_micros(now))
@@ -807,7 +912,7 @@ impl Desk {
         record(
             &mut tx,
             Some(id),
-            self.me.id,
+            self.me_id(),
             "comment.created",
             None,
             None,
@@ -816,8 +921,18 @@ impl Desk {
             now,
         )
         .await?;
+        self.enqueue(
+            &mut tx,
+            Intent::CommentCreate(CommentCreate {
+                id: comment.id,
+                ticket_id: id,
+                body: comment.body.clone(),
+                internal,
+            }),
+        )
+        .await?;
         tx.commit().await?;
-        self.touched();
+        self.written();
         Ok(comment)
     }
 
@@ -965,7 +1080,7 @@ impl Desk {
         self.require(Action::DeleteCustomer)?;
         self.load_customer(id).await?;
         let now = to_micros(self.now());
-        let mut tx = self.store.write().await?;
+        let mut tx = self.write().await?;
         sqlx::query("update customers set deleted_at = ?, updated_at = ?, version = version + 1 where id = ?")
             .bind(now)
             .bind(now)
@@ -985,7 +1100,7 @@ impl Desk {
     /// Removes everything marked as demo data; the user's own records stay.
     pub async fn remove_demo_data(&self) -> DeskResult<()> {
         self.require(Action::ManageTenantSettings)?;
-        let mut tx = self.store.write().await?;
+        let mut tx = self.write().await?;
         // Keep anything of the user's that refers to demo records, minus the reference.
         sqlx::query("update tickets set customer_id = null where demo = 0 and customer_id in (select id from customers where demo = 1)")
             .execute(&mut *tx)

@@ -44,6 +44,8 @@ pub enum ErrorCode {
     SessionExpired,
     /// The action needs a signed-in account.
     NotSignedIn,
+    /// The server's change log was compacted past this store's position: sync from the start.
+    ResyncRequired,
     Internal,
 }
 

@@ -530,7 +530,7 @@ impl Desk {
         let id = ExpenseId::new();
         let reading = serde_json::to_string(&scanned.reading)
             .map_err(|e| DeskError::new(ErrorCode::Internal, e.to_string()))?;
-        let mut tx = self.store().write().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "insert into receipt_images (sha256, media_type, byte_size, width, height, created_at)
              values (?, ?, ?, ?, ?, ?) on conflict (sha256) do nothing",
@@ -655,7 +655,7 @@ impl Desk {
         let now = self.now();
         // The claim ticket, when a new one is made, and the expense are one transaction, so a
         // failed submit leaves no empty claim behind.
-        let mut tx = self.store().write().await?;
+        let mut tx = self.write().await?;
         let ticket = match target {
             ClaimTarget::Existing { ticket_id } => {
                 let detail = self.ticket(*ticket_id).await?;
@@ -738,7 +738,7 @@ impl Desk {
         .await?;
         touch_ticket(&mut tx, ticket, now).await?;
         tx.commit().await?;
-        self.touched();
+        self.written();
         self.load_expense(id).await
     }
 
@@ -782,7 +782,7 @@ impl Desk {
         let ticket = expense.ticket.as_ref().map(|t| t.id).ok_or_else(|| {
             DeskError::new(ErrorCode::Internal, "a submitted expense has no ticket")
         })?;
-        let mut tx = self.store().write().await?;
+        let mut tx = self.write().await?;
         let done = sqlx::query(
             "update expenses set status = ?, decided_by = ?, decided_at = ?, decision_note = ?,
                     updated_at = ?, version = version + 1

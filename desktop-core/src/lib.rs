@@ -15,6 +15,7 @@ pub mod model;
 pub mod receipts;
 pub mod sla;
 pub mod store;
+pub mod sync;
 mod time;
 
 pub use desk::Desk;

@@ -544,7 +544,7 @@ impl Desk {
         };
         events.retain(|e| !known.contains(&key(e)));
         if !events.is_empty() {
-            let mut tx = self.store().write().await?;
+            let mut tx = self.write().await?;
             for e in events {
                 let (ticket, target, kind, at) = key(&e);
                 // The key makes each event new exactly once, even with two watchers.

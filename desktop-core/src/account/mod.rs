@@ -31,10 +31,13 @@ pub use browser::{BROWSER_ENV, Browser};
 pub use keychain::{Keychain, KeychainKey};
 
 use crate::error::{DeskError, DeskResult, ErrorCode};
+use crate::model::Person;
+use crate::sync::SyncScope;
 use crate::{Clock, Desk};
 use oidc::{Provider, Tokens};
 use saved::{Saved, SavedSession};
 use server::{Auth, ServerApi, ServerUrl};
+use tallydesk_shared::sync::{Cursor, PullResponse, PushRequest, PushResponse};
 
 /// How long a sign-in waits for the browser by default.
 pub const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -356,7 +359,26 @@ impl Connection {
     }
 
     fn set_state(&self, state: State) {
+        let scope = match &state {
+            State::SignedIn { server, session } => Some(SyncScope {
+                server_url: server.api.url().to_string(),
+                tenant_id: session.tenant_id,
+                user: Person {
+                    id: session.user.id,
+                    name: session
+                        .user
+                        .name
+                        .clone()
+                        .or_else(|| session.user.email.clone())
+                        .unwrap_or_else(|| "Me".to_owned()),
+                    email: session.user.email.clone(),
+                    role: session.role,
+                },
+            }),
+            _ => None,
+        };
         *self.inner.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        self.inner.desk.set_sync_scope(scope);
     }
 
     fn state(&self) -> State {
@@ -939,6 +961,43 @@ impl Connection {
             }
             result => result,
         }
+    }
+
+    /// Whether `other` is this very account (not a clone of another workspace's).
+    pub fn same(&self, other: &Connection) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The workspace this account acts in.
+    pub fn desk(&self) -> &Desk {
+        &self.inner.desk
+    }
+
+    /// One page of the active tenant's change log after `cursor`.
+    pub async fn sync_pull(&self, cursor: Cursor, limit: u32) -> DeskResult<PullResponse> {
+        self.call(
+            move |api, auth| async move { api.sync_pull(&auth, cursor, limit).await },
+            true,
+        )
+        .await
+    }
+
+    /// Pushes queued intents to the active tenant.
+    pub async fn sync_push(&self, request: &PushRequest) -> DeskResult<PushResponse> {
+        self.call(
+            |api, auth| {
+                let request = request.clone();
+                async move { api.sync_push(&auth, &request).await }
+            },
+            true,
+        )
+        .await
+    }
+
+    /// The active tenant's live event stream (Server-Sent Events), opened.
+    pub async fn open_events(&self) -> DeskResult<reqwest::Response> {
+        self.call(|api, auth| async move { api.events(&auth).await }, true)
+            .await
     }
 
     /// The active tenant's members.

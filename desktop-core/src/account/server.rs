@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use tallydesk_shared::api::{
     AuthConfig, ChangePassword, CreateInvitation, Invitation, Me, Member, Page, PatchMember,
 };
+use tallydesk_shared::sync::{Cursor, PullResponse, PushRequest, PushResponse, SYNC_PROTOCOL};
 use tallydesk_shared::{InvitationId, Role, TenantId, UserId};
 
 use crate::error::{DeskError, DeskResult, ErrorCode};
@@ -224,11 +225,61 @@ impl ServerApi {
             .await
     }
 
+    /// One page of the tenant's change log after `cursor`.
+    pub async fn sync_pull(
+        &self,
+        auth: &Auth,
+        cursor: Cursor,
+        limit: u32,
+    ) -> DeskResult<PullResponse> {
+        self.call(
+            Method::GET,
+            &format!("/sync/pull?cursor={cursor}&limit={limit}"),
+            auth,
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Sends queued intents; resending one returns its first answer.
+    pub async fn sync_push(&self, auth: &Auth, request: &PushRequest) -> DeskResult<PushResponse> {
+        self.call(Method::POST, "/sync/push", auth, Some(request))
+            .await
+    }
+
+    /// The tenant's live events (`GET /events`, Server-Sent Events), open until either side
+    /// ends it: over a client without an overall time limit.
+    pub async fn events(&self, auth: &Auth) -> DeskResult<reqwest::Response> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|e| DeskError::new(ErrorCode::Internal, format!("no HTTP client: {e}")))?;
+        let mut request = http
+            .get(self.url.api("/events"))
+            .bearer_auth(&auth.token)
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(tenant) = auth.tenant {
+            request = request.header(TENANT_HEADER, tenant.to_string());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.url, &e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let body: Option<ErrorBody> = response.json().await.ok();
+        Err(server_error(&self.url, status, body))
+    }
+
     fn request(&self, method: Method, path: &str, auth: &Auth) -> RequestBuilder {
         let mut request = self
             .http
             .request(method, self.url.api(path))
-            .bearer_auth(&auth.token);
+            .bearer_auth(&auth.token)
+            .header("x-tallydesk-sync", SYNC_PROTOCOL.to_string());
         if let Some(tenant) = auth.tenant {
             request = request.header(TENANT_HEADER, tenant.to_string());
         }
@@ -307,6 +358,7 @@ fn server_error(url: &ServerUrl, status: StatusCode, body: Option<ErrorBody>) ->
         (StatusCode::FORBIDDEN, _) => ErrorCode::Forbidden,
         (StatusCode::NOT_FOUND, _) => ErrorCode::NotFound,
         (StatusCode::CONFLICT, "stale_version") => ErrorCode::StaleVersion,
+        (StatusCode::CONFLICT, "resync_required") => ErrorCode::ResyncRequired,
         (StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST | StatusCode::CONFLICT, _) => {
             // Field errors read "field: what is wrong".
             let field = body

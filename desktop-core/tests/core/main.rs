@@ -6,6 +6,7 @@ mod demo;
 mod expenses;
 mod sla;
 mod store;
+mod sync;
 mod tickets;
 
 use std::path::PathBuf;

@@ -1,0 +1,304 @@
+//! Syncing the local store with a Tallydesk server (protocol in `tallydesk_shared::sync`).
+//!
+//! Local writes made while signed in to a tenant queue their intent in the outbox in the same
+//! SQLite transaction as the change ([`crate::Desk`] does it). [`Replica::sync`] pushes the
+//! outbox in order, pulls the change log from the saved cursor, and replays the still-pending
+//! intents over what it pulled, so the local view is the server's state plus my unsent changes.
+//!
+//! One store syncs with one (server, tenant) at a time, its scope: the tenant's records live in
+//! the ordinary tables. Switching to another tenant or server removes the records that came
+//! from the old one and pulls the new one from the start; the outbox keeps each scope's
+//! intents, tagged, so unsent changes wait for their tenant rather than being lost. Records made
+//! in local mode before the first sign-in stay as they are and are never sent.
+
+pub mod live;
+pub mod store;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tallydesk_shared::sync::{Intent, MAX_PULL_LIMIT, PushRequest};
+use tallydesk_shared::{TenantId, TicketId};
+use tokio::sync::{Mutex, watch};
+
+use crate::account::Connection;
+use crate::error::{DeskError, DeskResult, ErrorCode};
+use crate::model::Person;
+use crate::time::to_micros;
+use crate::{Desk, ErrorCode as Code};
+
+/// How many intents one push sends.
+pub const PUSH_BATCH: i64 = 100;
+
+/// What local writes are queued for: a tenant on a server, and who acts there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncScope {
+    pub server_url: String,
+    pub tenant_id: TenantId,
+    /// The signed-in user, with their role in the tenant.
+    pub user: Person,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// The last sync reached the server.
+    Online,
+    /// The server could not be reached; changes wait in the outbox.
+    Offline,
+    Syncing,
+    /// Not signed in to a server: nothing syncs (local mode, or signed out).
+    SignedOut,
+}
+
+/// How far a pull has come. The protocol does not say how many changes remain, so `total`
+/// is absent until it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct SyncProgress {
+    pub done: u32,
+    pub total: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct SyncStatus {
+    pub state: SyncState,
+    /// Changes made here that the server has not taken yet.
+    pub unsent: u32,
+    /// Changes the server refused; see [`Rejection`]s.
+    pub rejected: u32,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// Set while pulling.
+    pub progress: Option<SyncProgress>,
+    /// Why the last sync failed, when it did.
+    pub error: Option<String>,
+}
+
+impl SyncStatus {
+    fn signed_out() -> SyncStatus {
+        SyncStatus {
+            state: SyncState::SignedOut,
+            unsent: 0,
+            rejected: 0,
+            last_synced_at: None,
+            progress: None,
+            error: None,
+        }
+    }
+}
+
+/// A change of mine the server refused, kept until the person dismisses it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct Rejection {
+    #[specta(type = specta_typescript::Number)]
+    pub seq: i64,
+    pub ticket_id: TicketId,
+    pub intent: Intent,
+    /// The server's error code, e.g. `invalid_transition`.
+    pub code: String,
+    pub message: String,
+    pub made_at: DateTime<Utc>,
+}
+
+/// The local store as a replica of the signed-in tenant. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Replica {
+    desk: Desk,
+    connection: Connection,
+    status: Arc<watch::Sender<SyncStatus>>,
+    /// One sync at a time.
+    running: Arc<Mutex<()>>,
+}
+
+impl Replica {
+    pub fn new(desk: Desk, connection: Connection) -> Replica {
+        Replica {
+            desk,
+            connection,
+            status: Arc::new(watch::Sender::new(SyncStatus::signed_out())),
+            running: Arc::new(Mutex::new(())),
+        }
+    }
+
+    pub fn desk(&self) -> &Desk {
+        &self.desk
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// The status as last known.
+    pub fn status(&self) -> SyncStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Changes whenever the status does.
+    pub fn watch_status(&self) -> watch::Receiver<SyncStatus> {
+        self.status.subscribe()
+    }
+
+    fn set_status(&self, f: impl FnOnce(&mut SyncStatus)) {
+        self.status.send_if_modified(|status| {
+            let before = status.clone();
+            f(status);
+            *status != before
+        });
+    }
+
+    /// Re-reads the outbox's counts (after a local write), without calling the server.
+    pub async fn refresh_status(&self) -> DeskResult<SyncStatus> {
+        let Some(scope) = self.desk.sync_scope() else {
+            self.set_status(|s| *s = SyncStatus::signed_out());
+            return Ok(self.status());
+        };
+        let (unsent, rejected) = store::counts(self.desk.store(), &scope).await?;
+        let position = store::position(self.desk.store()).await?;
+        self.set_status(|s| {
+            if s.state == SyncState::SignedOut {
+                s.state = SyncState::Offline;
+            }
+            s.unsent = unsent;
+            s.rejected = rejected;
+            s.last_synced_at = position.last_synced_at;
+        });
+        Ok(self.status())
+    }
+
+    /// The refused changes of the signed-in tenant, for one ticket or all.
+    pub async fn rejections(&self, ticket: Option<TicketId>) -> DeskResult<Vec<Rejection>> {
+        match self.desk.sync_scope() {
+            Some(scope) => store::rejections(self.desk.store(), &scope, ticket).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Forgets a refused change the person has seen.
+    pub async fn dismiss_rejection(&self, seq: i64) -> DeskResult<()> {
+        store::dismiss(self.desk.store(), seq).await?;
+        self.refresh_status().await?;
+        Ok(())
+    }
+
+    /// One sync: push the outbox, pull to the end of the log, replay what is still pending.
+    /// Not signed in, it does nothing. The status says how it went.
+    pub async fn sync(&self) -> DeskResult<()> {
+        let _one = self.running.lock().await;
+        let Some(scope) = self.desk.sync_scope() else {
+            self.set_status(|s| *s = SyncStatus::signed_out());
+            return Ok(());
+        };
+        self.set_status(|s| s.state = SyncState::Syncing);
+        let result = self.cycle(&scope).await;
+        let counts = store::counts(self.desk.store(), &scope).await;
+        let position = store::position(self.desk.store()).await;
+        self.set_status(|s| {
+            if let Ok((unsent, rejected)) = counts {
+                s.unsent = unsent;
+                s.rejected = rejected;
+            }
+            if let Ok(p) = &position {
+                s.last_synced_at = p.last_synced_at;
+            }
+            s.progress = None;
+            match &result {
+                Ok(()) => {
+                    s.state = SyncState::Online;
+                    s.error = None;
+                }
+                Err(e) => {
+                    s.state = match e.code {
+                        Code::NotSignedIn | Code::SessionExpired => SyncState::SignedOut,
+                        _ => SyncState::Offline,
+                    };
+                    s.error = Some(e.message.clone());
+                }
+            }
+        });
+        result
+    }
+
+    async fn cycle(&self, scope: &crate::sync::SyncScope) -> DeskResult<()> {
+        let store = self.desk.store();
+        let now = to_micros(self.desk.now());
+        if store::enter_scope(store, scope, now).await? {
+            self.desk.touched();
+        }
+        let answered = self.push(scope).await?;
+        self.pull().await?;
+        store::replay(store, scope, &answered, to_micros(self.desk.now())).await?;
+        store::synced(store, to_micros(self.desk.now())).await?;
+        self.desk.touched();
+        Ok(())
+    }
+
+    /// Pushes every pending intent in order, in batches; returns the tickets answered.
+    async fn push(&self, scope: &SyncScope) -> DeskResult<Vec<String>> {
+        let store = self.desk.store();
+        let client_id = store::client_id(store).await?;
+        let mut answered = Vec::new();
+        loop {
+            let batch = store::pending(store, scope, PUSH_BATCH).await?;
+            if batch.is_empty() {
+                return Ok(answered);
+            }
+            let request = PushRequest {
+                client_id,
+                mutations: store::mutations(&batch),
+            };
+            let response = self.connection.sync_push(&request).await?;
+            let settled = store::settle(store, &response.results).await?;
+            if settled.is_empty() {
+                return Err(DeskError::new(
+                    ErrorCode::NotATallydeskServer,
+                    "the server answered none of the changes sent; they stay queued",
+                ));
+            }
+            answered.extend(settled);
+            let (unsent, rejected) = store::counts(store, scope).await?;
+            self.set_status(|s| {
+                s.unsent = unsent;
+                s.rejected = rejected;
+            });
+        }
+    }
+
+    /// Pulls from the saved cursor until the log is exhausted. A compacted log
+    /// (`resync_required`) restarts from 0 once, keeping the outbox.
+    async fn pull(&self) -> DeskResult<()> {
+        let store = self.desk.store();
+        let mut restarted = false;
+        let mut done: u32 = 0;
+        loop {
+            let cursor = store::position(store).await?.cursor;
+            let page = match self.connection.sync_pull(cursor, MAX_PULL_LIMIT).await {
+                Err(e) if e.code == ErrorCode::ResyncRequired && !restarted => {
+                    restarted = true;
+                    store::restart(store, to_micros(self.desk.now())).await?;
+                    continue;
+                }
+                other => other?,
+            };
+            store::apply_page(
+                store,
+                &page.changes,
+                page.cursor,
+                to_micros(self.desk.now()),
+            )
+            .await?;
+            done = done.saturating_add(u32::try_from(page.changes.len()).unwrap_or(u32::MAX));
+            if !page.has_more {
+                return Ok(());
+            }
+            if page.cursor <= cursor && page.changes.is_empty() {
+                return Err(DeskError::new(
+                    ErrorCode::NotATallydeskServer,
+                    "the server said more changes follow but sent none",
+                ));
+            }
+            self.set_status(|s| {
+                s.progress = Some(SyncProgress { done, total: None });
+            });
+        }
+    }
+}

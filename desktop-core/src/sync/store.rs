@@ -1,0 +1,883 @@
+//! The sync tables of the local store: the outbox of intents, the server's copy of each synced
+//! record (`sync_base`), and the pull position; applying pulled changes and replaying pending
+//! intents over them.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use sqlx::{Row, Sqlite, Transaction};
+use tallydesk_shared::api::{Activity, Comment, Customer, Member, Ticket};
+use tallydesk_shared::permission::access;
+use tallydesk_shared::sync::{
+    Change, ChangeOp, ClientId, Cursor, Entity, Intent, Mutation, MutationResult, MutationStatus,
+};
+use tallydesk_shared::workflow::{self, Mover};
+use tallydesk_shared::{Access, Action, Status, TicketId};
+
+use crate::desk::{parse_id, parse_text};
+use crate::error::{DeskError, DeskResult, ErrorCode};
+use crate::model::Person;
+use crate::store::Store;
+use crate::sync::{Rejection, SyncScope};
+use crate::time::{from_micros, to_micros};
+
+type Tx = Transaction<'static, Sqlite>;
+
+fn entity_name(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Ticket => "ticket",
+        Entity::Comment => "comment",
+        Entity::Activity => "activity",
+        Entity::Customer => "customer",
+        Entity::Member => "member",
+    }
+}
+
+fn bad_data(entity: Entity, e: &serde_json::Error) -> DeskError {
+    DeskError::new(
+        ErrorCode::NotATallydeskServer,
+        format!(
+            "the server sent a {} this app does not understand ({e}); is the app up to date?",
+            entity_name(entity)
+        ),
+    )
+}
+
+/// The ticket an intent is about: rejections are shown on it.
+pub(crate) fn intent_ticket(intent: &Intent) -> TicketId {
+    match intent {
+        Intent::TicketCreate(c) => c.id,
+        Intent::TicketUpdate(u) => u.id,
+        Intent::TicketTransition(t) => t.id,
+        Intent::CommentCreate(c) => c.ticket_id,
+    }
+}
+
+/// The acting server user's row, so records they make can refer to them.
+pub(crate) async fn upsert_user(tx: &mut Tx, user: &Person, now: i64) -> DeskResult<()> {
+    sqlx::query(
+        "insert into users (id, name, email, role, updated_at) values (?, ?, ?, ?, ?)
+         on conflict (id) do update set name = excluded.name, email = excluded.email,
+                role = excluded.role, deleted_at = null",
+    )
+    .bind(user.id.to_string())
+    .bind(&user.name)
+    .bind(&user.email)
+    .bind(user.role.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Queues an intent of `scope`, in the caller's transaction.
+pub async fn enqueue(
+    tx: &mut Transaction<'_, Sqlite>,
+    scope: &SyncScope,
+    intent: &Intent,
+    now: i64,
+) -> DeskResult<()> {
+    let json = serde_json::to_string(intent)
+        .map_err(|e| DeskError::new(ErrorCode::Internal, format!("intent to JSON: {e}")))?;
+    sqlx::query(
+        "insert into outbox (server_url, tenant_id, intent, entity, record_id, created_at)
+         values (?, ?, ?, 'ticket', ?, ?)",
+    )
+    .bind(&scope.server_url)
+    .bind(scope.tenant_id.to_string())
+    .bind(json)
+    .bind(intent_ticket(intent).to_string())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// This store's client id, made on first use.
+pub async fn client_id(store: &Store) -> DeskResult<ClientId> {
+    sqlx::query("insert or ignore into sync_state (id, client_id) values (1, ?)")
+        .bind(uuid::Uuid::now_v7().to_string())
+        .execute(&store.pool)
+        .await?;
+    let id: String = sqlx::query_scalar("select client_id from sync_state where id = 1")
+        .fetch_one(&store.pool)
+        .await?;
+    Ok(ClientId(parse_id(&id)?))
+}
+
+/// Where the store stands: the scope its synced records belong to and the pull position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub server_url: Option<String>,
+    pub tenant_id: Option<String>,
+    pub cursor: Cursor,
+    pub last_synced_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn position(store: &Store) -> DeskResult<Position> {
+    client_id(store).await?;
+    let row = sqlx::query(
+        "select server_url, tenant_id, cursor, last_synced_at from sync_state where id = 1",
+    )
+    .fetch_one(&store.pool)
+    .await?;
+    Ok(Position {
+        server_url: row.get(0),
+        tenant_id: row.get(1),
+        cursor: row.get(2),
+        last_synced_at: row.get::<Option<i64>, _>(3).map(from_micros),
+    })
+}
+
+/// Makes the synced records those of `scope`: when they belong to another server or tenant,
+/// they are removed and the next pull starts from the beginning. Records made in local mode,
+/// before the first sign-in, stay. Returns whether the scope changed.
+pub async fn enter_scope(store: &Store, scope: &SyncScope, now: i64) -> DeskResult<bool> {
+    let position = position(store).await?;
+    let tenant = scope.tenant_id.to_string();
+    if position.server_url.as_deref() == Some(scope.server_url.as_str())
+        && position.tenant_id.as_deref() == Some(tenant.as_str())
+    {
+        return Ok(false);
+    }
+    let mut tx = store.write().await?;
+    if let (Some(url), Some(old)) = (&position.server_url, &position.tenant_id) {
+        // The old scope's records: those the server sent, and those its intents made.
+        let made: Vec<String> = sqlx::query_scalar(
+            "select distinct record_id from outbox where server_url = ? and tenant_id = ?",
+        )
+        .bind(url)
+        .bind(old)
+        .fetch_all(&mut *tx)
+        .await?;
+        clear_synced(&mut tx, now).await?;
+        for id in made {
+            tombstone_ticket(&mut tx, &id, now, true).await?;
+        }
+    }
+    sqlx::query(
+        "update sync_state set server_url = ?, tenant_id = ?, cursor = 0, last_synced_at = null
+          where id = 1",
+    )
+    .bind(&scope.server_url)
+    .bind(&tenant)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Forgets what the server sent (after `resync_required`): the next pull starts at 0. The
+/// outbox stays; replaying it after the pull restores the pending intents.
+pub async fn restart(store: &Store, now: i64) -> DeskResult<()> {
+    let mut tx = store.write().await?;
+    clear_synced(&mut tx, now).await?;
+    sqlx::query("update sync_state set cursor = 0 where id = 1")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn clear_synced(tx: &mut Tx, now: i64) -> DeskResult<()> {
+    let rows = sqlx::query("select entity, id from sync_base")
+        .fetch_all(&mut **tx)
+        .await?;
+    for row in rows {
+        let entity: String = row.get(0);
+        let id: String = row.get(1);
+        remove(tx, &entity, &id, now, true).await?;
+    }
+    sqlx::query("delete from sync_base")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Removes a record locally: tickets and customers become tombstones (other local records may
+/// refer to them), comments and activity go. `evict` also removes an evicted ticket's thread.
+async fn remove(tx: &mut Tx, entity: &str, id: &str, now: i64, evict: bool) -> DeskResult<()> {
+    match entity {
+        "ticket" => tombstone_ticket(tx, id, now, evict).await?,
+        "comment" => {
+            sqlx::query("delete from comments where id = ?")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        "activity" => {
+            sqlx::query("delete from activity where id = ?")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        "customer" => {
+            sqlx::query("update customers set deleted_at = coalesce(deleted_at, ?) where id = ?")
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        "member" => {
+            sqlx::query("update users set deleted_at = coalesce(deleted_at, ?) where id = ?")
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        _ => {}
+    }
+    sqlx::query("delete from sync_base where entity = ? and id = ?")
+        .bind(entity)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn tombstone_ticket(tx: &mut Tx, id: &str, now: i64, thread: bool) -> DeskResult<()> {
+    sqlx::query("update tickets set deleted_at = coalesce(deleted_at, ?) where id = ?")
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if thread {
+        for statement in [
+            "delete from comments where ticket_id = ?",
+            "delete from activity where ticket_id = ?",
+        ] {
+            sqlx::query(statement).bind(id).execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies one pulled page in one transaction and moves the cursor past it.
+pub async fn apply_page(
+    store: &Store,
+    changes: &[Change],
+    cursor: Cursor,
+    now: i64,
+) -> DeskResult<()> {
+    let mut tx = store.write().await?;
+    for change in changes {
+        apply_change(&mut tx, change, now).await?;
+    }
+    sqlx::query("update sync_state set cursor = ? where id = 1")
+        .bind(cursor)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn apply_change(tx: &mut Tx, change: &Change, now: i64) -> DeskResult<()> {
+    let entity = entity_name(change.entity);
+    let id = change.id.to_string();
+    let data = match (change.op, &change.data) {
+        (ChangeOp::Upsert, Some(data)) => data,
+        (ChangeOp::Upsert, None) => {
+            return Err(DeskError::new(
+                ErrorCode::NotATallydeskServer,
+                format!("the server sent a {entity} change without the record"),
+            ));
+        }
+        (ChangeOp::Delete, _) => return remove(tx, entity, &id, now, false).await,
+        (ChangeOp::Evict, _) => return remove(tx, entity, &id, now, true).await,
+    };
+    let parse = |e| bad_data(change.entity, &e);
+    match change.entity {
+        Entity::Ticket => {
+            let ticket: Ticket = serde_json::from_value(data.clone()).map_err(parse)?;
+            write_ticket(tx, &ticket, now).await?;
+        }
+        Entity::Comment => {
+            let comment: Comment = serde_json::from_value(data.clone()).map_err(parse)?;
+            write_comment(tx, &comment, now).await?;
+        }
+        Entity::Activity => {
+            let activity: Activity = serde_json::from_value(data.clone()).map_err(parse)?;
+            write_activity(tx, &activity, now).await?;
+        }
+        Entity::Customer => {
+            let customer: Customer = serde_json::from_value(data.clone()).map_err(parse)?;
+            write_customer(tx, &customer).await?;
+        }
+        Entity::Member => {
+            let member: Member = serde_json::from_value(data.clone()).map_err(parse)?;
+            let name = member
+                .name
+                .clone()
+                .or_else(|| member.email.clone())
+                .unwrap_or_else(|| "Unknown".to_owned());
+            let person = Person {
+                id: member.user_id,
+                name,
+                email: member.email,
+                role: member.role,
+            };
+            upsert_user(tx, &person, now).await?;
+        }
+    }
+    sqlx::query(
+        "insert into sync_base (entity, id, data) values (?, ?, ?)
+         on conflict (entity, id) do update set data = excluded.data",
+    )
+    .bind(entity)
+    .bind(&id)
+    .bind(data.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A person a record refers to, known by id only until their membership arrives.
+async fn known_user(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
+    sqlx::query(
+        "insert or ignore into users (id, name, role, updated_at) values (?, 'Unknown', 'requester', ?)",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_ticket(tx: &mut Tx, t: &Ticket, now: i64) -> DeskResult<()> {
+    known_user(tx, &t.requester_id.to_string(), now).await?;
+    if let Some(a) = t.assignee_id {
+        known_user(tx, &a.to_string(), now).await?;
+    }
+    if let Some(c) = t.customer_id {
+        sqlx::query(
+            "insert or ignore into customers (id, name, created_at, updated_at) values (?, 'Unknown', ?, ?)",
+        )
+        .bind(c.to_string())
+        .bind(now)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    // The server numbers tickets; a pending local ticket holding this number moves aside.
+    sqlx::query(
+        "update tickets set number = (select max(number) from tickets) + 1 where number = ? and id != ?",
+    )
+    .bind(t.number)
+    .bind(t.id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "insert into tickets (id, number, title, description, status, priority, category, requester_id,
+                              assignee_id, customer_id, hold_reason, created_at, updated_at,
+                              first_responded_at, resolved_at, closed_at, version, deleted_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)
+         on conflict (id) do update set number = excluded.number, title = excluded.title,
+                description = excluded.description, status = excluded.status,
+                priority = excluded.priority, category = excluded.category,
+                requester_id = excluded.requester_id, assignee_id = excluded.assignee_id,
+                customer_id = excluded.customer_id, hold_reason = excluded.hold_reason,
+                created_at = excluded.created_at, updated_at = excluded.updated_at,
+                first_responded_at = excluded.first_responded_at,
+                resolved_at = excluded.resolved_at, closed_at = excluded.closed_at,
+                version = excluded.version, deleted_at = null",
+    )
+    .bind(t.id.to_string())
+    .bind(t.number)
+    .bind(&t.title)
+    .bind(&t.description)
+    .bind(t.status.as_str())
+    .bind(t.priority.as_str())
+    .bind(&t.category)
+    .bind(t.requester_id.to_string())
+    .bind(t.assignee_id.map(|a| a.to_string()))
+    .bind(t.customer_id.map(|c| c.to_string()))
+    .bind(&t.hold_reason)
+    .bind(to_micros(t.created_at))
+    .bind(to_micros(t.updated_at))
+    .bind(t.first_responded_at.map(to_micros))
+    .bind(t.resolved_at.map(to_micros))
+    .bind(t.closed_at.map(to_micros))
+    .bind(t.version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn ticket_present(tx: &mut Tx, id: &str) -> DeskResult<bool> {
+    let found: Option<i64> = sqlx::query_scalar("select 1 from tickets where id = ?")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(found.is_some())
+}
+
+async fn write_comment(tx: &mut Tx, c: &Comment, now: i64) -> DeskResult<()> {
+    if !ticket_present(tx, &c.ticket_id.to_string()).await? {
+        // Its ticket is not visible here; the base keeps it for when it is.
+        return Ok(());
+    }
+    known_user(tx, &c.author_id.to_string(), now).await?;
+    sqlx::query(
+        "insert into comments (id, ticket_id, author_id, body, internal, created_at)
+         values (?, ?, ?, ?, ?, ?)
+         on conflict (id) do update set body = excluded.body, internal = excluded.internal,
+                deleted_at = null",
+    )
+    .bind(c.id.to_string())
+    .bind(c.ticket_id.to_string())
+    .bind(c.author_id.to_string())
+    .bind(&c.body)
+    .bind(c.internal)
+    .bind(to_micros(c.created_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_activity(tx: &mut Tx, a: &Activity, _now: i64) -> DeskResult<()> {
+    sqlx::query(
+        "insert or replace into activity (id, ticket_id, actor_id, action, field, before, after, at)
+         values (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(a.id.to_string())
+    .bind(a.ticket_id.map(|t| t.to_string()))
+    .bind(a.actor_id.to_string())
+    .bind(&a.action)
+    .bind(&a.field)
+    .bind(a.before.as_ref().map(Value::to_string))
+    .bind(a.after.as_ref().map(Value::to_string))
+    .bind(to_micros(a.at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_customer(tx: &mut Tx, c: &Customer) -> DeskResult<()> {
+    sqlx::query(
+        "insert into customers (id, name, email, phone, company, notes, created_at, updated_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?)
+         on conflict (id) do update set name = excluded.name, email = excluded.email,
+                phone = excluded.phone, company = excluded.company, notes = excluded.notes,
+                created_at = excluded.created_at, updated_at = excluded.updated_at,
+                deleted_at = null",
+    )
+    .bind(c.id.to_string())
+    .bind(&c.name)
+    .bind(&c.email)
+    .bind(&c.phone)
+    .bind(&c.company)
+    .bind(&c.notes)
+    .bind(to_micros(c.created_at))
+    .bind(to_micros(c.updated_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One queued intent.
+#[derive(Clone, Debug)]
+pub struct Queued {
+    pub seq: i64,
+    pub intent: Intent,
+    pub created_at: i64,
+}
+
+fn parse_intent(text: &str) -> DeskResult<Intent> {
+    serde_json::from_str(text).map_err(|e| {
+        DeskError::new(
+            ErrorCode::Internal,
+            format!("bad intent in the local outbox: {e}"),
+        )
+    })
+}
+
+/// The scope's pending intents in order, at most `limit`.
+pub async fn pending(store: &Store, scope: &SyncScope, limit: i64) -> DeskResult<Vec<Queued>> {
+    let rows = sqlx::query(
+        "select seq, intent, created_at from outbox
+          where server_url = ? and tenant_id = ? and state = 'pending' order by seq limit ?",
+    )
+    .bind(&scope.server_url)
+    .bind(scope.tenant_id.to_string())
+    .bind(limit)
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Queued {
+                seq: r.get(0),
+                intent: parse_intent(&r.get::<String, _>(1))?,
+                created_at: r.get(2),
+            })
+        })
+        .collect()
+}
+
+pub fn mutations(queued: &[Queued]) -> Vec<Mutation> {
+    queued
+        .iter()
+        .map(|q| Mutation {
+            seq: q.seq,
+            intent: q.intent.clone(),
+        })
+        .collect()
+}
+
+/// Records the server's answers: applied intents leave the outbox, rejected ones stay with
+/// the reason. Returns the tickets whose intents were answered.
+pub async fn settle(store: &Store, results: &[MutationResult]) -> DeskResult<Vec<String>> {
+    let mut tx = store.write().await?;
+    let mut touched = Vec::new();
+    for result in results {
+        let record: Option<String> =
+            sqlx::query_scalar("select record_id from outbox where seq = ? and state = 'pending'")
+                .bind(result.seq)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(record) = record else { continue };
+        match result.status {
+            MutationStatus::Applied => {
+                sqlx::query("delete from outbox where seq = ?")
+                    .bind(result.seq)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            MutationStatus::Rejected => {
+                sqlx::query(
+                    "update outbox set state = 'rejected', code = ?, message = ? where seq = ?",
+                )
+                .bind(result.code.as_deref().unwrap_or("rejected"))
+                .bind(
+                    result
+                        .message
+                        .as_deref()
+                        .unwrap_or("the server refused this change"),
+                )
+                .bind(result.seq)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        touched.push(record);
+    }
+    tx.commit().await?;
+    Ok(touched)
+}
+
+/// How many intents of the scope wait, and how many the server refused.
+pub async fn counts(store: &Store, scope: &SyncScope) -> DeskResult<(u32, u32)> {
+    let row = sqlx::query(
+        "select coalesce(sum(state = 'pending'), 0), coalesce(sum(state = 'rejected'), 0) from outbox
+          where server_url = ? and tenant_id = ?",
+    )
+    .bind(&scope.server_url)
+    .bind(scope.tenant_id.to_string())
+    .fetch_one(&store.pool)
+    .await?;
+    let n = |i: usize| u32::try_from(row.get::<i64, _>(i)).unwrap_or(u32::MAX);
+    Ok((n(0), n(1)))
+}
+
+/// The scope's refused intents, for one ticket or all, oldest first.
+pub async fn rejections(
+    store: &Store,
+    scope: &SyncScope,
+    ticket: Option<TicketId>,
+) -> DeskResult<Vec<Rejection>> {
+    let rows = sqlx::query(
+        "select seq, intent, code, message, created_at from outbox
+          where server_url = ? and tenant_id = ? and state = 'rejected'
+            and (?3 is null or record_id = ?3)
+          order by seq",
+    )
+    .bind(&scope.server_url)
+    .bind(scope.tenant_id.to_string())
+    .bind(ticket.map(|t| t.to_string()))
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let intent = parse_intent(&r.get::<String, _>(1))?;
+            Ok(Rejection {
+                seq: r.get(0),
+                ticket_id: intent_ticket(&intent),
+                intent,
+                code: r.get::<Option<String>, _>(2).unwrap_or_default(),
+                message: r.get::<Option<String>, _>(3).unwrap_or_default(),
+                made_at: from_micros(r.get(4)),
+            })
+        })
+        .collect()
+}
+
+/// Forgets a refused intent once the person has seen it.
+pub async fn dismiss(store: &Store, seq: i64) -> DeskResult<()> {
+    sqlx::query("delete from outbox where seq = ? and state = 'rejected'")
+        .bind(seq)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// Rebuilds the local view of every ticket the outbox speaks of (and of `also`): the
+/// server's copy from `sync_base`, then the scope's pending intents replayed over it in
+/// order, checked as the server will check them. So the local view is always the server's
+/// state plus my pending intents, and a refused intent leaves no trace but its rejection.
+pub async fn replay(store: &Store, scope: &SyncScope, also: &[String], now: i64) -> DeskResult<()> {
+    let mut tx = store.write().await?;
+    upsert_user(&mut tx, &scope.user, now).await?;
+    let mut tickets: BTreeSet<String> = also.iter().cloned().collect();
+    let listed: Vec<String> = sqlx::query_scalar(
+        "select distinct record_id from outbox where server_url = ? and tenant_id = ?",
+    )
+    .bind(&scope.server_url)
+    .bind(scope.tenant_id.to_string())
+    .fetch_all(&mut *tx)
+    .await?;
+    tickets.extend(listed);
+    for id in &tickets {
+        restore_ticket(&mut tx, id, now).await?;
+    }
+    let rows = sqlx::query(
+        "select seq, intent, created_at from outbox
+          where server_url = ? and tenant_id = ? and state = 'pending' order by seq",
+    )
+    .bind(&scope.server_url)
+    .bind(scope.tenant_id.to_string())
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in rows {
+        let intent = parse_intent(&row.get::<String, _>(1))?;
+        replay_one(&mut tx, scope, &intent, row.get(2)).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The ticket and its thread as the server last sent them; a ticket the server never sent
+/// becomes a tombstone until an intent makes it again.
+async fn restore_ticket(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
+    let base: Option<String> =
+        sqlx::query_scalar("select data from sync_base where entity = 'ticket' and id = ?")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match base {
+        Some(data) => {
+            let ticket: Ticket =
+                serde_json::from_str(&data).map_err(|e| bad_data(Entity::Ticket, &e))?;
+            write_ticket(tx, &ticket, now).await?;
+        }
+        None => tombstone_ticket(tx, id, now, false).await?,
+    }
+    for (table, entity) in [("comments", "comment"), ("activity", "activity")] {
+        sqlx::query(&format!(
+            "delete from {table} where ticket_id = ?
+                and id not in (select id from sync_base where entity = '{entity}')"
+        ))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A live ticket's requester, if the acting user may see the ticket.
+async fn visible_requester(
+    tx: &mut Tx,
+    scope: &SyncScope,
+    id: TicketId,
+) -> DeskResult<Option<String>> {
+    let requester: Option<String> =
+        sqlx::query_scalar("select requester_id from tickets where id = ? and deleted_at is null")
+            .bind(id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+    let me = scope.user.id.to_string();
+    Ok(requester.filter(|r| access(scope.user.role, Action::ViewTicket).allows(*r == me)))
+}
+
+/// Applies one pending intent locally, with the checks the server applies to it: an intent
+/// the server will refuse changes nothing here either.
+async fn replay_one(tx: &mut Tx, scope: &SyncScope, intent: &Intent, at: i64) -> DeskResult<()> {
+    let me = scope.user.id.to_string();
+    let role = scope.user.role;
+    match intent {
+        Intent::TicketCreate(_) if access(role, Action::CreateTicket) == Access::Denied => {}
+        Intent::TicketCreate(c)
+            if c.assignee_id.is_some()
+                && access(role, Action::CreateTicketForOthers) == Access::Denied => {}
+        Intent::TicketUpdate(_) if access(role, Action::EditTicket) == Access::Denied => {}
+        Intent::TicketCreate(c) => {
+            let id = c.id.to_string();
+            let live: Option<i64> =
+                sqlx::query_scalar("select 1 from tickets where id = ? and deleted_at is null")
+                    .bind(&id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            if live.is_some() {
+                // The server has this ticket already: a create is applied once.
+                return Ok(());
+            }
+            let exists = ticket_present(tx, &id).await?;
+            let priority = c.priority.unwrap_or_default();
+            let category = c.category.clone().unwrap_or_else(|| "general".to_owned());
+            if exists {
+                sqlx::query(
+                    "update tickets set title = ?, description = ?, status = 'open', priority = ?,
+                            category = ?, requester_id = ?, assignee_id = ?, customer_id = ?,
+                            hold_reason = null, resolved_at = null, closed_at = null,
+                            version = 1, deleted_at = null
+                      where id = ?",
+                )
+                .bind(&c.title)
+                .bind(&c.description)
+                .bind(priority.as_str())
+                .bind(&category)
+                .bind(&me)
+                .bind(c.assignee_id.map(|a| a.to_string()))
+                .bind(c.customer_id.map(|a| a.to_string()))
+                .bind(&id)
+                .execute(&mut **tx)
+                .await?;
+            } else {
+                sqlx::query(
+                    "insert into tickets (id, number, title, description, priority, category,
+                                          requester_id, assignee_id, customer_id, created_at, updated_at)
+                     values (?, (select coalesce(max(number), 0) + 1 from tickets), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&id)
+                .bind(&c.title)
+                .bind(&c.description)
+                .bind(priority.as_str())
+                .bind(&category)
+                .bind(&me)
+                .bind(c.assignee_id.map(|a| a.to_string()))
+                .bind(c.customer_id.map(|a| a.to_string()))
+                .bind(at)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Intent::TicketUpdate(u) => {
+            if visible_requester(tx, scope, u.id).await?.is_none() {
+                return Ok(());
+            }
+            let id = u.id.to_string();
+            if let Some(title) = &u.title {
+                set_field(tx, "title", Some(title.clone()), at, &id).await?;
+            }
+            if let Some(description) = &u.description {
+                set_field(tx, "description", Some(description.clone()), at, &id).await?;
+            }
+            if let Some(priority) = u.priority {
+                set_field(tx, "priority", Some(priority.as_str().to_owned()), at, &id).await?;
+            }
+            if let Some(category) = &u.category {
+                set_field(tx, "category", Some(category.clone()), at, &id).await?;
+            }
+            if let Some(assignee) = u.assignee_id {
+                set_field(tx, "assignee_id", assignee.map(|a| a.to_string()), at, &id).await?;
+            }
+            if let Some(customer) = u.customer_id {
+                set_field(tx, "customer_id", customer.map(|c| c.to_string()), at, &id).await?;
+            }
+        }
+        Intent::TicketTransition(t) => {
+            if visible_requester(tx, scope, t.id).await?.is_none() {
+                return Ok(());
+            }
+            let row = sqlx::query(
+                "select status, requester_id, resolved_at from tickets where id = ? and deleted_at is null",
+            )
+            .bind(t.id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(row) = row else { return Ok(()) };
+            let from: Status = parse_text(&row.get::<String, _>(0), "status")?;
+            let mover = Mover {
+                role: scope.user.role,
+                is_requester: row.get::<String, _>(1) == me,
+            };
+            // Re-checked as the server will: an illegal move now is left out here and
+            // rejected there.
+            let Ok(moved) = workflow::transition(mover, from, t.to, t.reason.as_deref()) else {
+                return Ok(());
+            };
+            let resolved_at: Option<i64> = match moved.to {
+                Status::Resolved => Some(at),
+                Status::Closed => row.get(2),
+                _ => None,
+            };
+            sqlx::query(
+                "update tickets set status = ?, hold_reason = ?, resolved_at = ?, closed_at = ?,
+                        updated_at = max(updated_at, ?)
+                  where id = ?",
+            )
+            .bind(moved.to.as_str())
+            .bind(moved.hold_reason.as_ref().map(|r| r.as_str().to_owned()))
+            .bind(resolved_at)
+            .bind((moved.to == Status::Closed).then_some(at))
+            .bind(at)
+            .bind(t.id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Intent::CommentCreate(c) => {
+            let Some(requester) = visible_requester(tx, scope, c.ticket_id).await? else {
+                return Ok(());
+            };
+            let action = if c.internal {
+                Action::CommentInternal
+            } else {
+                Action::CommentPublic
+            };
+            if !access(role, action).allows(requester == me) {
+                return Ok(());
+            }
+            sqlx::query(
+                "insert or ignore into comments (id, ticket_id, author_id, body, internal, created_at)
+                 values (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(c.id.to_string())
+            .bind(c.ticket_id.to_string())
+            .bind(&me)
+            .bind(&c.body)
+            .bind(c.internal)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets one column of a live ticket, as a replayed update does.
+async fn set_field(
+    tx: &mut Tx,
+    column: &'static str,
+    value: Option<String>,
+    at: i64,
+    id: &str,
+) -> DeskResult<()> {
+    sqlx::query(&format!(
+        "update tickets set {column} = ?, updated_at = max(updated_at, ?)
+          where id = ? and deleted_at is null"
+    ))
+    .bind(value)
+    .bind(at)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks the pull finished now.
+pub async fn synced(store: &Store, now: i64) -> DeskResult<()> {
+    sqlx::query("update sync_state set last_synced_at = ? where id = 1")
+        .bind(now)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
