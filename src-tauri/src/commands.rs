@@ -14,6 +14,7 @@ use tallydesk_desktop_core::model::{
     CustomerDetail, Person, TicketDetail, TicketPage, TicketQuery, WorkspaceInfo,
 };
 use tallydesk_desktop_core::receipts::{ScanEvent, Scanner};
+use tallydesk_desktop_core::sync::{Rejection, SyncStatus};
 use tallydesk_shared::api::{
     Activity, Comment, CreateCustomer, CreateTicket, Customer, Invitation, Member, PatchCustomer,
     PatchTicket, Ticket,
@@ -29,6 +30,7 @@ use tauri::{AppHandle, Runtime, State};
 use crate::account::AccountSlot;
 use crate::alerts::{Alerts, Mute};
 use crate::prefs::{self, Preferences};
+use crate::sync::SyncSlot;
 use crate::workspace::{DataDir, Workspace};
 
 type Result<T> = std::result::Result<T, DeskError>;
@@ -603,5 +605,41 @@ pub async fn revoke_invitation(
     slot.get(&workspace, &dir)
         .await?
         .revoke_invitation(id)
+        .await
+}
+
+/// Whether local changes reach the server: online, offline, syncing or signed out, with the
+/// number of unsent and refused changes. The `sync-status` event carries each change of it.
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_status(sync: State<'_, SyncSlot>) -> Result<SyncStatus> {
+    sync.status().await
+}
+
+/// Syncs now, without waiting out the backoff after a failure.
+#[tauri::command]
+#[specta::specta]
+pub async fn retry_sync(sync: State<'_, SyncSlot>) -> Result<()> {
+    sync.retry();
+    Ok(())
+}
+
+/// Changes the server refused, with its reason: for one ticket, or all.
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_rejections(
+    sync: State<'_, SyncSlot>,
+    ticket_id: Option<TicketId>,
+) -> Result<Vec<Rejection>> {
+    sync.replica().await?.rejections(ticket_id).await
+}
+
+/// Forgets a refused change once the person has read it.
+#[tauri::command]
+#[specta::specta]
+pub async fn dismiss_rejection(sync: State<'_, SyncSlot>, seq: u32) -> Result<()> {
+    sync.replica()
+        .await?
+        .dismiss_rejection(i64::from(seq))
         .await
 }

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod commands;
 pub mod prefs;
 pub mod receipts;
+pub mod sync;
 pub mod workspace;
 
 use std::sync::OnceLock;
@@ -80,6 +81,10 @@ macro_rules! specta_builder_for {
             $crate::commands::list_invitations,
             $crate::commands::invite_member,
             $crate::commands::revoke_invitation,
+            $crate::commands::sync_status,
+            $crate::commands::retry_sync,
+            $crate::commands::sync_rejections,
+            $crate::commands::dismiss_rejection,
         ])
     };
 }
@@ -116,6 +121,7 @@ pub fn run() {
         .manage(workspace::Workspace::default())
         .manage(alerts::Alerts::default())
         .manage(account::AccountSlot::default())
+        .manage(sync::SyncSlot::default())
         .invoke_handler(builder.invoke_handler())
         .setup(|app| {
             let dir = app.path().app_data_dir()?;
@@ -149,6 +155,7 @@ pub fn run() {
                 .get_webview_window("main")
                 .ok_or("the main window is missing")?;
             alerts::start(app.handle());
+            sync::start(app.handle());
             prefs::restore_window(app.handle(), &window);
             window.show()?;
             Ok(())

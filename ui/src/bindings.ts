@@ -78,6 +78,17 @@ export const commands = {
 	listInvitations: () => typedError<Invitation_Serialize[], DeskError_Serialize>(__TAURI_INVOKE("list_invitations")),
 	inviteMember: (email: string, role: Role) => typedError<Invitation_Serialize, DeskError_Serialize>(__TAURI_INVOKE("invite_member", { email, role })),
 	revokeInvitation: (id: InvitationId) => typedError<null, DeskError_Serialize>(__TAURI_INVOKE("revoke_invitation", { id })),
+	/**
+	 *  Whether local changes reach the server: online, offline, syncing or signed out, with the
+	 *  number of unsent and refused changes. The `sync-status` event carries each change of it.
+	 */
+	syncStatus: () => typedError<SyncStatus_Serialize, DeskError_Serialize>(__TAURI_INVOKE("sync_status")),
+	/**  Syncs now, without waiting out the backoff after a failure. */
+	retrySync: () => typedError<null, DeskError_Serialize>(__TAURI_INVOKE("retry_sync")),
+	/**  Changes the server refused, with its reason: for one ticket, or all. */
+	syncRejections: (ticketId: TicketId | null) => typedError<Rejection_Serialize[], DeskError_Serialize>(__TAURI_INVOKE("sync_rejections", { ticketId })),
+	/**  Forgets a refused change once the person has read it. */
+	dismissRejection: (seq: number) => typedError<null, DeskError_Serialize>(__TAURI_INVOKE("dismiss_rejection", { seq })),
 };
 
 /* Types */
@@ -225,6 +236,25 @@ export type Comment = {
 	/**  Internal notes are visible to agents, admins and observers only. */
 	internal: boolean,
 	created_at: string,
+};
+
+/**  Comments are append-only. */
+export type CommentCreate = CommentCreate_Serialize | CommentCreate_Deserialize;
+
+/**  Comments are append-only. */
+export type CommentCreate_Deserialize = {
+	id: CommentId,
+	ticket_id: TicketId,
+	body: string,
+	internal?: boolean,
+};
+
+/**  Comments are append-only. */
+export type CommentCreate_Serialize = {
+	id: CommentId,
+	ticket_id: TicketId,
+	body: string,
+	internal: boolean,
 };
 
 export type CommentId = string;
@@ -388,7 +418,9 @@ export type ErrorCode = "not_found" | "invalid_field" | "illegal_transition" | "
 /**  The sign-in ran out and could not be renewed. */
 "session_expired" | 
 /**  The action needs a signed-in account. */
-"not_signed_in" | "internal";
+"not_signed_in" | 
+/**  The server's change log was compacted past this store's position: sync from the start. */
+"resync_required" | "internal";
 
 export type Expense = Expense_Serialize | Expense_Deserialize;
 
@@ -595,6 +627,29 @@ export type FreshStart_Serialize = {
 	info: WorkspaceInfo_Serialize,
 	kept_file: string,
 };
+
+/**  A client's intent, applied with the same permission and workflow checks as the REST API. */
+export type Intent = Intent_Serialize | Intent_Deserialize;
+
+/**  A client's intent, applied with the same permission and workflow checks as the REST API. */
+export type Intent_Deserialize = { op: "ticket.create"; args: TicketCreate_Deserialize } | 
+/**
+ *  Merged per field: a stale `base_version` applies cleanly to fields nobody else changed
+ *  since; for a field both changed, this later write wins and the activity shows both.
+ */
+{ op: "ticket.update"; args: TicketUpdate_Deserialize } | 
+/**  Re-checked against the ticket's current status. */
+{ op: "ticket.transition"; args: TicketTransition_Deserialize } | { op: "comment.create"; args: CommentCreate_Deserialize };
+
+/**  A client's intent, applied with the same permission and workflow checks as the REST API. */
+export type Intent_Serialize = { op: "ticket.create"; args: TicketCreate_Serialize } | 
+/**
+ *  Merged per field: a stale `base_version` applies cleanly to fields nobody else changed
+ *  since; for a field both changed, this later write wins and the activity shows both.
+ */
+{ op: "ticket.update"; args: TicketUpdate_Serialize } | 
+/**  Re-checked against the ticket's current status. */
+{ op: "ticket.transition"; args: TicketTransition_Serialize } | { op: "comment.create"; args: CommentCreate_Serialize };
 
 export type Invitation = Invitation_Serialize | Invitation_Deserialize;
 
@@ -845,6 +900,31 @@ export type ReceiptImage = {
 	height: number,
 };
 
+/**  A change of mine the server refused, kept until the person dismisses it. */
+export type Rejection = Rejection_Serialize | Rejection_Deserialize;
+
+/**  A change of mine the server refused, kept until the person dismisses it. */
+export type Rejection_Deserialize = {
+	seq: number,
+	ticket_id: TicketId,
+	intent: Intent_Deserialize,
+	/**  The server's error code, e.g. `invalid_transition`. */
+	code: string,
+	message: string,
+	made_at: string,
+};
+
+/**  A change of mine the server refused, kept until the person dismisses it. */
+export type Rejection_Serialize = {
+	seq: number,
+	ticket_id: TicketId,
+	intent: Intent_Serialize,
+	/**  The server's error code, e.g. `invalid_transition`. */
+	code: string,
+	message: string,
+	made_at: string,
+};
+
 /**  A member's role in one tenant, lowest to highest. */
 export type Role = 
 /**  Raises tickets; sees and comments on their own; never sees internal notes. */
@@ -922,6 +1002,66 @@ export type SlaState = "running" | "paused" | "at_risk" | "breached" | "met";
 
 export type Status = "open" | "in_progress" | "on_hold" | "resolved" | "closed";
 
+/**
+ *  How far a pull has come. The protocol does not say how many changes remain, so `total`
+ *  is absent until it does.
+ */
+export type SyncProgress = SyncProgress_Serialize | SyncProgress_Deserialize;
+
+/**
+ *  How far a pull has come. The protocol does not say how many changes remain, so `total`
+ *  is absent until it does.
+ */
+export type SyncProgress_Deserialize = {
+	done: number,
+	total?: number | null,
+};
+
+/**
+ *  How far a pull has come. The protocol does not say how many changes remain, so `total`
+ *  is absent until it does.
+ */
+export type SyncProgress_Serialize = {
+	done: number,
+	total: number | null,
+};
+
+export type SyncState = 
+/**  The last sync reached the server. */
+"online" | 
+/**  The server could not be reached; changes wait in the outbox. */
+"offline" | "syncing" | 
+/**  Not signed in to a server: nothing syncs (local mode, or signed out). */
+"signed_out";
+
+export type SyncStatus = SyncStatus_Serialize | SyncStatus_Deserialize;
+
+export type SyncStatus_Deserialize = {
+	state: SyncState,
+	/**  Changes made here that the server has not taken yet. */
+	unsent: number,
+	/**  Changes the server refused; see [`Rejection`]s. */
+	rejected: number,
+	last_synced_at?: string | null,
+	/**  Set while pulling. */
+	progress?: SyncProgress_Deserialize | null,
+	/**  Why the last sync failed, when it did. */
+	error?: string | null,
+};
+
+export type SyncStatus_Serialize = {
+	state: SyncState,
+	/**  Changes made here that the server has not taken yet. */
+	unsent: number,
+	/**  Changes the server refused; see [`Rejection`]s. */
+	rejected: number,
+	last_synced_at: string | null,
+	/**  Set while pulling. */
+	progress: SyncProgress_Serialize | null,
+	/**  Why the last sync failed, when it did. */
+	error: string | null,
+};
+
 /**  The targets a policy can set. */
 export type Target = 
 /**  Until the first public reply by an agent or admin. */
@@ -972,6 +1112,28 @@ export type TenantId = string;
 export type Theme = "light" | "dark" | "system";
 
 export type Ticket = Ticket_Serialize | Ticket_Deserialize;
+
+export type TicketCreate = TicketCreate_Serialize | TicketCreate_Deserialize;
+
+export type TicketCreate_Deserialize = {
+	id: TicketId,
+	title: string,
+	description?: string,
+	priority?: Priority | null,
+	category?: string | null,
+	customer_id?: CustomerId | null,
+	assignee_id?: UserId | null,
+};
+
+export type TicketCreate_Serialize = {
+	id: TicketId,
+	title: string,
+	description: string,
+	priority: Priority | null,
+	category: string | null,
+	customer_id: CustomerId | null,
+	assignee_id: UserId | null,
+};
 
 /**  A ticket with what the UI needs around it. */
 export type TicketDetail = TicketDetail_Serialize | TicketDetail_Deserialize;
@@ -1110,6 +1272,49 @@ export type TicketSla_Serialize = {
 };
 
 export type TicketSort = "newest" | "oldest" | "recently_updated" | "priority_high_first";
+
+export type TicketTransition = TicketTransition_Serialize | TicketTransition_Deserialize;
+
+export type TicketTransition_Deserialize = {
+	id: TicketId,
+	to: Status,
+	reason?: string | null,
+};
+
+export type TicketTransition_Serialize = {
+	id: TicketId,
+	to: Status,
+	reason: string | null,
+};
+
+/**  The fields an update sets; absent ones are untouched, `null` clears a nullable one. */
+export type TicketUpdate = TicketUpdate_Serialize | TicketUpdate_Deserialize;
+
+/**  The fields an update sets; absent ones are untouched, `null` clears a nullable one. */
+export type TicketUpdate_Deserialize = {
+	id: TicketId,
+	/**  The version the client's edit was made on. */
+	base_version: number,
+	title?: string | null,
+	description?: string | null,
+	priority?: Priority | null,
+	category?: string | null,
+	assignee_id?: UserId | null,
+	customer_id?: CustomerId | null,
+};
+
+/**  The fields an update sets; absent ones are untouched, `null` clears a nullable one. */
+export type TicketUpdate_Serialize = {
+	id: TicketId,
+	/**  The version the client's edit was made on. */
+	base_version: number,
+	title?: string,
+	description?: string,
+	priority?: Priority,
+	category?: string,
+	assignee_id?: UserId,
+	customer_id?: CustomerId,
+};
 
 /**  The queue's built-in views. */
 export type TicketView = 
