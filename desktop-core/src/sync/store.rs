@@ -290,6 +290,7 @@ async fn apply_change(tx: &mut Tx, change: &Change, now: i64) -> DeskResult<()> 
         Entity::Ticket => {
             let ticket: Ticket = serde_json::from_value(data.clone()).map_err(parse)?;
             write_ticket(tx, &ticket, now).await?;
+            write_thread(tx, &id, now).await?;
         }
         Entity::Comment => {
             let comment: Comment = serde_json::from_value(data.clone()).map_err(parse)?;
@@ -420,8 +421,8 @@ async fn write_comment(tx: &mut Tx, c: &Comment, now: i64) -> DeskResult<()> {
     sqlx::query(
         "insert into comments (id, ticket_id, author_id, body, internal, created_at)
          values (?, ?, ?, ?, ?, ?)
-         on conflict (id) do update set body = excluded.body, internal = excluded.internal,
-                deleted_at = null",
+         on conflict (id) do update set author_id = excluded.author_id, body = excluded.body,
+                internal = excluded.internal, created_at = excluded.created_at, deleted_at = null",
     )
     .bind(c.id.to_string())
     .bind(c.ticket_id.to_string())
@@ -431,6 +432,24 @@ async fn write_comment(tx: &mut Tx, c: &Comment, now: i64) -> DeskResult<()> {
     .bind(to_micros(c.created_at))
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// The comments the server sent for a ticket before the ticket itself (the log gives each
+/// record at its latest change, so a comment can precede its ticket's newer change).
+async fn write_thread(tx: &mut Tx, ticket: &str, now: i64) -> DeskResult<()> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "select data from sync_base where entity = 'comment'
+            and json_extract(data, '$.ticket_id') = ?",
+    )
+    .bind(ticket)
+    .fetch_all(&mut **tx)
+    .await?;
+    for data in rows {
+        let comment: Comment =
+            serde_json::from_str(&data).map_err(|e| bad_data(Entity::Comment, &e))?;
+        write_comment(tx, &comment, now).await?;
+    }
     Ok(())
 }
 
@@ -667,6 +686,7 @@ async fn restore_ticket(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
             let ticket: Ticket =
                 serde_json::from_str(&data).map_err(|e| bad_data(Entity::Ticket, &e))?;
             write_ticket(tx, &ticket, now).await?;
+            write_thread(tx, id, now).await?;
         }
         None => tombstone_ticket(tx, id, now, false).await?,
     }

@@ -1,0 +1,318 @@
+//! Two desktops syncing through a real Tallydesk server (in-process, on a throwaway Postgres
+//! database), signed in through the certified `oidc-provider`: offline edits on both converge
+//! to the server's state, a resent push applies once, a refused move is kept with its reason.
+
+use sqlx::PgPool;
+use tallydesk_desktop_core::account::Connection;
+use tallydesk_desktop_core::sync::{Replica, SyncState, store};
+use tallydesk_shared::api::{Comment, CreateTicket, PatchTicket, Ticket};
+use tallydesk_shared::sync::{ChangeOp, Entity, PushRequest};
+use tallydesk_shared::ticket::Priority;
+use tallydesk_shared::{Role, Status, TicketId};
+
+use crate::Fixture;
+use crate::account_harness::{
+    Behaviour, OidcProvider, TestBrowser, TestClock, setup, start_server,
+};
+
+/// A desktop signed in to `server` as `login`, with its replica.
+struct Desktop {
+    fixture: Fixture,
+    connection: Connection,
+    replica: Replica,
+    _browser: TestBrowser,
+}
+
+impl Desktop {
+    async fn sign_in(server: &str, issuer: &str, login: &str, clock: &TestClock) -> Desktop {
+        let browser = TestBrowser::new(Behaviour::SignIn(login.into()));
+        let fixture = Fixture::new(false).await;
+        let connection = Connection::open(fixture.desk.clone(), setup(&browser, clock))
+            .await
+            .expect("the account opens");
+        connection
+            .sign_in(server, issuer)
+            .await
+            .unwrap_or_else(|e| panic!("{login} signs in: {e:?}"));
+        let replica = Replica::new(fixture.desk.clone(), connection.clone());
+        Desktop {
+            fixture,
+            connection,
+            replica,
+            _browser: browser,
+        }
+    }
+
+    async fn sync(&self) {
+        self.replica.sync().await.expect("syncs");
+        let status = self.replica.status();
+        assert_eq!(status.state, SyncState::Online, "{status:?}");
+    }
+
+    async fn ticket(&self, id: TicketId) -> Ticket {
+        self.fixture
+            .desk
+            .ticket(id)
+            .await
+            .expect("the ticket is here")
+            .ticket
+    }
+
+    async fn comments(&self, id: TicketId) -> Vec<Comment> {
+        self.fixture.desk.comments(id).await.unwrap()
+    }
+
+    /// The ticket and its comments as the server holds them, from its change log.
+    async fn on_server(&self, id: TicketId) -> (Ticket, Vec<Comment>) {
+        let mut cursor = 0;
+        let mut ticket = None;
+        let mut comments = Vec::new();
+        loop {
+            let page = self.connection.sync_pull(cursor, 1000).await.unwrap();
+            for change in page.changes {
+                match (change.entity, change.op) {
+                    (Entity::Ticket, ChangeOp::Upsert) if change.id == id.as_uuid() => {
+                        ticket = Some(serde_json::from_value(change.data.unwrap()).unwrap());
+                    }
+                    (Entity::Comment, ChangeOp::Upsert) => {
+                        let c: Comment = serde_json::from_value(change.data.unwrap()).unwrap();
+                        if c.ticket_id == id {
+                            comments.retain(|o: &Comment| o.id != c.id);
+                            comments.push(c);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            cursor = page.cursor;
+            if !page.has_more {
+                break;
+            }
+        }
+        comments.sort_by_key(|c| (c.created_at, c.id));
+        (ticket.expect("the server has the ticket"), comments)
+    }
+}
+
+/// Ana (admin of the server's first tenant) and Bob, whom she invited as an agent.
+async fn ana_and_bob(pool: PgPool) -> (OidcProvider, Desktop, Desktop) {
+    let provider = OidcProvider::start().await;
+    let server = start_server(pool, vec![provider.issuer.clone()]).await;
+    let clock = TestClock::default();
+    let ana = Desktop::sign_in(&server, &provider.issuer, "ana", &clock).await;
+    ana.connection
+        .invite("bob@example.com", Role::Agent)
+        .await
+        .expect("ana invites bob");
+    let bob = Desktop::sign_in(&server, &provider.issuer, "bob", &clock).await;
+    assert_eq!(bob.fixture.desk.me().role, Role::Agent);
+    (provider, ana, bob)
+}
+
+fn new_ticket(title: &str) -> CreateTicket {
+    CreateTicket {
+        title: title.into(),
+        description: "made on a desktop".into(),
+        ..Default::default()
+    }
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn offline_edits_on_two_desktops_converge_to_the_servers_state(pool: PgPool) {
+    let (_provider, ana, bob) = ana_and_bob(pool).await;
+    let made = ana
+        .fixture
+        .desk
+        .create_ticket(&new_ticket("VPN drops"))
+        .await
+        .unwrap();
+    assert_eq!(ana.replica.refresh_status().await.unwrap().unsent, 1);
+    ana.sync().await;
+    assert_eq!(
+        ana.replica.status().unsent,
+        0,
+        "the create reached the server"
+    );
+    bob.sync().await;
+    let seen = bob.ticket(made.id).await;
+    assert_eq!(seen.title, "VPN drops", "bob's desktop has ana's ticket");
+    assert_eq!(
+        ana.ticket(made.id).await.number,
+        seen.number,
+        "the server numbered it"
+    );
+
+    // Both offline: ana retitles and comments; bob raises the priority and comments.
+    ana.fixture
+        .desk
+        .update_ticket(
+            made.id,
+            &PatchTicket {
+                title: Some("VPN drops every hour".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    ana.fixture
+        .desk
+        .add_comment(made.id, "from ana", false)
+        .await
+        .unwrap();
+    bob.fixture
+        .desk
+        .update_ticket(
+            made.id,
+            &PatchTicket {
+                priority: Some(Priority::High),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    bob.fixture
+        .desk
+        .add_comment(made.id, "from bob", true)
+        .await
+        .unwrap();
+    assert_eq!(bob.replica.refresh_status().await.unwrap().unsent, 2);
+
+    ana.sync().await;
+    bob.sync().await;
+    ana.sync().await;
+
+    let (server_ticket, server_comments) = bob.on_server(made.id).await;
+    assert_eq!(server_ticket.title, "VPN drops every hour");
+    assert_eq!(
+        server_ticket.priority,
+        Priority::High,
+        "bob's stale edit of another field merged in"
+    );
+    for desktop in [&ana, &bob] {
+        assert_eq!(
+            desktop.ticket(made.id).await,
+            server_ticket,
+            "each desktop holds the server's ticket"
+        );
+        assert_eq!(
+            desktop.comments(made.id).await,
+            server_comments,
+            "each desktop holds the server's comments"
+        );
+        assert_eq!(desktop.replica.status().unsent, 0);
+        assert_eq!(desktop.replica.status().rejected, 0);
+    }
+    assert_eq!(server_comments.len(), 2);
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_push_resent_after_its_answer_was_lost_applies_once(pool: PgPool) {
+    let (_provider, ana, bob) = ana_and_bob(pool).await;
+    let made = ana
+        .fixture
+        .desk
+        .create_ticket(&new_ticket("Laptop fan"))
+        .await
+        .unwrap();
+    ana.fixture
+        .desk
+        .add_comment(made.id, "it whirs", false)
+        .await
+        .unwrap();
+    let scope = ana.fixture.desk.sync_scope().expect("signed in");
+    let store = ana.fixture.desk.store();
+    let pending = store::pending(store, &scope, 100).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    let request = PushRequest {
+        client_id: store::client_id(store).await.unwrap(),
+        mutations: store::mutations(&pending),
+    };
+    // The server applies the push, but its answer never reaches the desktop.
+    let lost = ana.connection.sync_push(&request).await.unwrap();
+    assert_eq!(lost.results.len(), 2);
+    assert_eq!(
+        ana.replica.refresh_status().await.unwrap().unsent,
+        2,
+        "without an answer, the intents stay queued"
+    );
+    // The next sync sends them again.
+    ana.sync().await;
+    assert_eq!(ana.replica.status().unsent, 0);
+    assert_eq!(
+        ana.replica.status().rejected,
+        0,
+        "a resent create is not refused"
+    );
+
+    bob.sync().await;
+    let tickets = bob
+        .fixture
+        .desk
+        .list_tickets(&Default::default())
+        .await
+        .unwrap();
+    assert_eq!(tickets.total, 1, "one ticket, not two");
+    assert_eq!(bob.comments(made.id).await.len(), 1, "one comment, not two");
+    let (_, on_server) = bob.on_server(made.id).await;
+    assert_eq!(on_server.len(), 1);
+    assert_eq!(ana.comments(made.id).await, on_server);
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_move_the_server_refuses_is_kept_with_its_reason(pool: PgPool) {
+    let (_provider, ana, bob) = ana_and_bob(pool).await;
+    let made = ana
+        .fixture
+        .desk
+        .create_ticket(&new_ticket("Broken chair"))
+        .await
+        .unwrap();
+    ana.sync().await;
+    bob.sync().await;
+
+    // Ana resolves and closes it; bob, offline, starts work on it.
+    ana.fixture
+        .desk
+        .transition(made.id, Status::Resolved, None)
+        .await
+        .unwrap();
+    ana.fixture
+        .desk
+        .transition(made.id, Status::Closed, None)
+        .await
+        .unwrap();
+    bob.fixture
+        .desk
+        .transition(made.id, Status::InProgress, None)
+        .await
+        .unwrap();
+    assert_eq!(bob.ticket(made.id).await.status, Status::InProgress);
+    ana.sync().await;
+    bob.sync().await;
+
+    assert_eq!(
+        bob.ticket(made.id).await.status,
+        Status::Closed,
+        "bob's desktop shows the server's status, not his refused move"
+    );
+    let status = bob.replica.status();
+    assert_eq!((status.unsent, status.rejected), (0, 1), "{status:?}");
+    let rejections = bob.replica.rejections(Some(made.id)).await.unwrap();
+    assert_eq!(rejections.len(), 1, "the refusal is shown on the ticket");
+    assert!(
+        rejections[0].message.contains("closed"),
+        "the server's reason says why: {:?}",
+        rejections[0]
+    );
+    assert!(!rejections[0].code.is_empty());
+
+    // Syncing again changes nothing: the refusal stays until bob dismisses it.
+    bob.sync().await;
+    assert_eq!(bob.replica.status().rejected, 1);
+    bob.replica
+        .dismiss_rejection(rejections[0].seq)
+        .await
+        .unwrap();
+    assert_eq!(bob.replica.status().rejected, 0);
+    assert_eq!(ana.ticket(made.id).await, bob.ticket(made.id).await);
+}
