@@ -2,18 +2,20 @@
 //! database), signed in through the certified `oidc-provider`: offline edits on both converge
 //! to the server's state, a resent push applies once, a refused move is kept with its reason.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use sqlx::PgPool;
+use tallydesk_desktop_core::ErrorCode;
 use tallydesk_desktop_core::account::Connection;
-use tallydesk_desktop_core::sync::{Replica, SyncState, store};
+use tallydesk_desktop_core::sync::{Replica, SyncState, live, store};
 use tallydesk_shared::api::{Comment, CreateTicket, PatchTicket, Ticket};
 use tallydesk_shared::sync::{ChangeOp, Entity, PushRequest};
 use tallydesk_shared::ticket::Priority;
 use tallydesk_shared::{Role, Status, TicketId};
 
 use crate::Fixture;
-use crate::account_harness::{
-    Behaviour, OidcProvider, TestBrowser, TestClock, setup, start_server,
-};
+use crate::account_harness::{AUDIENCE, Behaviour, OidcProvider, TestBrowser, TestClock, setup};
 
 /// A desktop signed in to `server` as `login`, with its replica.
 struct Desktop {
@@ -94,10 +96,46 @@ impl Desktop {
     }
 }
 
+/// What a test keeps running: the identity provider and the server's LISTEN connection.
+struct Running {
+    _provider: OidcProvider,
+    _listening: tallydesk_server::events::Listening,
+}
+
+/// A Tallydesk server on a loopback port, trusting `issuer`, with the LISTEN connection that
+/// feeds its `changed` events (as `serve()` starts it).
+async fn start_server(
+    owner: PgPool,
+    issuer: String,
+) -> (String, tallydesk_server::events::Listening) {
+    let options = (*owner.connect_options()).clone();
+    let pool = tallydesk_server::db::app_pool(options.clone(), 8)
+        .await
+        .expect("the server's request pool");
+    let verifier = tallydesk_server::auth::jwt::Verifier::new(
+        vec![issuer],
+        AUDIENCE.to_owned(),
+        reqwest::Client::new(),
+    );
+    let state = tallydesk_server::AppState::new(pool, verifier, tallydesk_server::Clock::system());
+    let listening = state.events.listen(options);
+    listening.ready().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port for the server");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, tallydesk_server::app(state))
+            .await
+            .expect("the server runs");
+    });
+    (url, listening)
+}
+
 /// Ana (admin of the server's first tenant) and Bob, whom she invited as an agent.
-async fn ana_and_bob(pool: PgPool) -> (OidcProvider, Desktop, Desktop) {
+async fn ana_and_bob(pool: PgPool) -> (Running, Desktop, Desktop) {
     let provider = OidcProvider::start().await;
-    let server = start_server(pool, vec![provider.issuer.clone()]).await;
+    let (server, listening) = start_server(pool, provider.issuer.clone()).await;
     let clock = TestClock::default();
     let ana = Desktop::sign_in(&server, &provider.issuer, "ana", &clock).await;
     ana.connection
@@ -106,7 +144,11 @@ async fn ana_and_bob(pool: PgPool) -> (OidcProvider, Desktop, Desktop) {
         .expect("ana invites bob");
     let bob = Desktop::sign_in(&server, &provider.issuer, "bob", &clock).await;
     assert_eq!(bob.fixture.desk.me().role, Role::Agent);
-    (provider, ana, bob)
+    let running = Running {
+        _provider: provider,
+        _listening: listening,
+    };
+    (running, ana, bob)
 }
 
 fn new_ticket(title: &str) -> CreateTicket {
@@ -119,7 +161,7 @@ fn new_ticket(title: &str) -> CreateTicket {
 
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
 async fn offline_edits_on_two_desktops_converge_to_the_servers_state(pool: PgPool) {
-    let (_provider, ana, bob) = ana_and_bob(pool).await;
+    let (_running, ana, bob) = ana_and_bob(pool).await;
     let made = ana
         .fixture
         .desk
@@ -207,7 +249,7 @@ async fn offline_edits_on_two_desktops_converge_to_the_servers_state(pool: PgPoo
 
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
 async fn a_push_resent_after_its_answer_was_lost_applies_once(pool: PgPool) {
-    let (_provider, ana, bob) = ana_and_bob(pool).await;
+    let (_running, ana, bob) = ana_and_bob(pool).await;
     let made = ana
         .fixture
         .desk
@@ -260,7 +302,7 @@ async fn a_push_resent_after_its_answer_was_lost_applies_once(pool: PgPool) {
 
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
 async fn a_move_the_server_refuses_is_kept_with_its_reason(pool: PgPool) {
-    let (_provider, ana, bob) = ana_and_bob(pool).await;
+    let (_running, ana, bob) = ana_and_bob(pool).await;
     let made = ana
         .fixture
         .desk
@@ -315,4 +357,124 @@ async fn a_move_the_server_refuses_is_kept_with_its_reason(pool: PgPool) {
         .unwrap();
     assert_eq!(bob.replica.status().rejected, 0);
     assert_eq!(ana.ticket(made.id).await, bob.ticket(made.id).await);
+}
+
+/// Waits (at most half a minute) until `ready` holds.
+async fn eventually<F, Fut>(what: &str, ready: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..600 {
+        if ready().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within half a minute");
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn the_live_loop_brings_one_desktops_change_to_the_other(pool: PgPool) {
+    let (_running, ana, bob) = ana_and_bob(pool).await;
+    let loops = [
+        tokio::spawn(live::run(ana.replica.clone(), Arc::default())),
+        tokio::spawn(live::run(bob.replica.clone(), Arc::default())),
+    ];
+    eventually("bob's first sync", || async {
+        bob.replica.status().state == SyncState::Online
+    })
+    .await;
+    // Nothing prompts bob's loop now but the server's `changed` events (its idle sync is
+    // minutes away); ana's loop pushes her write by itself.
+    let made = ana
+        .fixture
+        .desk
+        .create_ticket(&new_ticket("Projector flickers"))
+        .await
+        .unwrap();
+    eventually("ana's ticket on bob's desktop", || async {
+        bob.fixture.desk.ticket(made.id).await.is_ok()
+    })
+    .await;
+    assert_eq!(ana.replica.status().unsent, 0, "ana's loop pushed it");
+    for task in loops {
+        task.abort();
+    }
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_compacted_log_rebuilds_from_the_start_keeping_unsent_changes(pool: PgPool) {
+    let owner = pool.clone();
+    let (_running, ana, bob) = ana_and_bob(pool).await;
+    let made = ana
+        .fixture
+        .desk
+        .create_ticket(&new_ticket("Badge reader"))
+        .await
+        .unwrap();
+    ana.sync().await;
+    bob.sync().await;
+    // Bob comments offline; ana renames the ticket; then the server compacts its log.
+    bob.fixture
+        .desk
+        .add_comment(made.id, "swapped the reader", false)
+        .await
+        .unwrap();
+    ana.fixture
+        .desk
+        .update_ticket(
+            made.id,
+            &PatchTicket {
+                title: Some("Badge reader at the back door".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    ana.sync().await;
+    let tenant = ana.fixture.desk.sync_scope().unwrap().tenant_id;
+    let head: i64 =
+        sqlx::query_scalar("select last_change_seq from tenant_counters where tenant_id = $1")
+            .bind(tenant.as_uuid())
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    let mut tx = owner.begin().await.unwrap();
+    tallydesk_server::sync::compact(&mut tx, tenant, head)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let cursor = store::position(bob.fixture.desk.store())
+        .await
+        .unwrap()
+        .cursor;
+    assert_eq!(
+        bob.connection.sync_pull(cursor, 10).await.unwrap_err().code,
+        ErrorCode::ResyncRequired,
+        "bob's cursor is below the new horizon"
+    );
+
+    bob.sync().await;
+    let (server_ticket, server_comments) = bob.on_server(made.id).await;
+    assert_eq!(server_ticket.title, "Badge reader at the back door");
+    assert_eq!(
+        bob.ticket(made.id).await,
+        server_ticket,
+        "rebuilt from the start"
+    );
+    assert_eq!(
+        server_comments.len(),
+        1,
+        "bob's unsent comment was kept and sent"
+    );
+    assert_eq!(bob.comments(made.id).await, server_comments);
+    assert_eq!(bob.replica.status().unsent, 0);
+    assert!(
+        store::position(bob.fixture.desk.store())
+            .await
+            .unwrap()
+            .cursor
+            >= head
+    );
 }
