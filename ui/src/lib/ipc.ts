@@ -48,6 +48,10 @@ export type PolicyInput = B.PolicyInput_Serialize;
 export type CalendarRecord = B.CalendarRecord_Serialize;
 export type CalendarInput = B.CalendarInput_Serialize;
 export type WeeklyHours = B.WeeklyHours_Serialize;
+export type SyncStatus = B.SyncStatus_Serialize;
+export type SyncProgress = B.SyncProgress_Serialize;
+export type Rejection = B.Rejection_Serialize;
+export type Intent = B.Intent_Serialize;
 export type {
   Action,
   AssigneeFilter,
@@ -75,6 +79,7 @@ export type {
   SlaPolicyId,
   SlaState,
   Status,
+  SyncState,
   Target,
   TenantId,
   Theme,
@@ -239,4 +244,14 @@ export const api = {
   /** The new invitation; only this answer carries its `accept_url` (with the server's own accounts). */
   inviteMember: (email: string, role: Role) => unwrap(commands.inviteMember(email, role)),
   revokeInvitation: (id: InvitationId) => unwrap(commands.revokeInvitation(id)).then(() => undefined),
+
+  /** Online, offline, syncing or signed out, with the unsent and refused changes (the
+   *  `sync-status` event carries each change of it). */
+  syncStatus: () => unwrap(commands.syncStatus()),
+  /** Syncs now, skipping the wait after a failure. */
+  retrySync: () => unwrap(commands.retrySync()).then(() => undefined),
+  /** The changes the server refused, with its reasons: on one ticket, or all (`null`). */
+  syncRejections: (ticketId: TicketId | null) => unwrap(commands.syncRejections(ticketId)),
+  /** Forgets a refused change once the person has read it. */
+  dismissRejection: (seq: number) => unwrap(commands.dismissRejection(seq)).then(() => undefined),
 };

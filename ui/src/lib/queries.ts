@@ -28,6 +28,12 @@ export const queries = {
   /** In the order they are tried. */
   slaPolicies: () => ({ key: ['sla-policies'], fetch: api.listSlaPolicies }),
   calendars: () => ({ key: ['calendars'], fetch: api.listCalendars }),
+  /** Kept current by the `sync-status` event (lib/sync.svelte.ts). */
+  syncStatus: () => ({ key: ['sync-status'], fetch: api.syncStatus }),
+  /** The changes the server refused: on one ticket, or all (`null`). */
+  rejections: (ticket: TicketId | null) => ({ key: ['sync-rejections', ticket], fetch: () => api.syncRejections(ticket) }),
+  /** A ticket as it is, without viewing it (a refused change names it). */
+  ticketSummary: (id: TicketId) => ({ key: ['ticket', id, 'summary'], fetch: () => api.getTicket(id) }),
 } satisfies Record<string, (...args: never[]) => QuerySpec<unknown>>;
 
 /** The queue: `query` without its cursor and page size, read in pages. */

@@ -32,6 +32,8 @@ import type {
   PolicyInput,
   Preferences,
   Status,
+  SyncStatus,
+  Rejection,
   Ticket,
   TicketDetail,
   TicketQuery,
@@ -417,6 +419,26 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
   }
 
   const signedIn = () => (auth.account.state === 'signed_in' ? auth.account : null);
+
+  // Sync: while signed in it is online and synced, unless a test sets `sync.status`; the count of
+  // refused changes is always that of `sync.rejections`.
+  const sync = {
+    status: null as SyncStatus | null,
+    rejections: [] as Rejection[],
+    /** How many times "Sync now" asked Rust. */
+    retries: 0,
+  };
+  function syncStatus(): SyncStatus {
+    const base: SyncStatus = sync.status ?? {
+      state: signedIn() ? 'online' : 'signed_out',
+      unsent: 0,
+      rejected: 0,
+      last_synced_at: signedIn() ? at(0) : null,
+      progress: null,
+      error: null,
+    };
+    return { ...base, rejected: sync.rejections.length };
+  }
   const role = (): Role => signedIn()?.role ?? 'admin';
   const may = (action: Action) => CAN[role()].includes(action);
   const notSignedIn = <T>() => fail<T>('not_signed_in', 'sign in to a Tallydesk server first');
@@ -891,6 +913,17 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       invitations.splice(i, 1);
       return ok(null);
     },
+    syncStatus: () => ok(syncStatus()),
+    retrySync: () => {
+      sync.retries++;
+      return ok(null);
+    },
+    syncRejections: (ticketId: string | null) => ok(sync.rejections.filter((r) => ticketId === null || r.ticket_id === ticketId)),
+    dismissRejection: (seq: number) => {
+      const i = sync.rejections.findIndex((r) => r.seq === seq);
+      if (i >= 0) sync.rejections.splice(i, 1);
+      return ok(null);
+    },
     openClaims: () =>
       ok(
         tickets
@@ -928,6 +961,9 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
     invitations,
     signInAs,
     signOutWith,
+    sync,
+    /** The sync status as `syncStatus` answers it now. */
+    syncStatus,
     /** Makes the next file chooser return `paths`. */
     pick(paths: string[]) {
       picked = paths;
