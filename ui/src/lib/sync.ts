@@ -19,7 +19,8 @@ export function describeSync(status: SyncStatus): { look: SyncLook; label: strin
   const rejected = count(status.rejected, 'change rejected', 'changes rejected');
   switch (status.state) {
     case 'signed_out':
-      return { look: 'idle', label: 'Not syncing' };
+      // Signed in, but the sync has not started yet (the app just opened), or the session ended.
+      return status.error ? { look: 'idle', label: 'Not syncing' } : { look: 'syncing', label: 'Connecting…' };
     case 'syncing':
       return { look: 'syncing', label: 'Syncing…' };
     case 'offline': {

@@ -345,7 +345,11 @@ describe('the words', () => {
     expect(describeSync(status({ state: 'offline', unsent: 1200 })).label).toBe('Offline — 1,200 unsent changes');
     expect(describeSync(status({ state: 'offline', unsent: 1, rejected: 1 })).label).toBe('Offline — 1 unsent change, 1 change rejected');
     expect(describeSync(status({ rejected: 1 }))).toEqual({ look: 'rejected', label: '1 change rejected' });
-    expect(describeSync(status({ state: 'signed_out' })).look).toBe('idle');
+    expect(describeSync(status({ state: 'signed_out' })), 'the sync starts just after the app opens').toEqual({
+      look: 'syncing',
+      label: 'Connecting…',
+    });
+    expect(describeSync(status({ state: 'signed_out', error: 'your session expired' }))).toEqual({ look: 'idle', label: 'Not syncing' });
   });
 
   it('name each kind of change', () => {
