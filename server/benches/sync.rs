@@ -1,0 +1,476 @@
+//! Benchmark of sync: a first pull of a big tenant and push throughput. Not a test: it prints
+//! figures and asserts nothing about time.
+//!
+//! Run it with `scripts/bench sync` (`scripts/bench sync --help` lists the options). It
+//! 1. starts a database: a private PostgreSQL cluster in a fresh temporary directory, or, when
+//!    `DATABASE_URL` is set (e.g. inside `TALLYDESK_TEST_DB_ONLY=1 scripts/test`), a database
+//!    `tallydesk_bench_<pid>` made on that server for the run;
+//! 2. serves the API in this process on 127.0.0.1, trusting the test token issuer
+//!    (`tests/api/support.rs`), which also runs here;
+//! 3. seeds one tenant with 10,000 tickets and 50,000 comments in one transaction with SQL (the
+//!    change log's triggers fill the log as for any write), and pulls at once, before anything
+//!    analysed the new rows: the first sync of an empty desktop, page after page over HTTP, each
+//!    answer parsed as the desktop parses it;
+//! 4. pulls the same snapshot again after `analyze`, to show the planner's statistics do not
+//!    matter;
+//! 5. pushes batches of 100 mutations (50 `ticket.create`, each followed by a `comment.create` on
+//!    it) one after another and prints mutations per second.
+//!
+//! Any failed request makes the run fail.
+
+#[path = "../tests/api/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+#[allow(dead_code)]
+mod common;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail, ensure};
+use chrono::Utc;
+use clap::Parser;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tallydesk_server::auth::TENANT_HEADER;
+use tallydesk_server::auth::jwt::Verifier;
+use tallydesk_server::{AppState, Clock, db};
+use tallydesk_shared::api::Me;
+use tallydesk_shared::sync::{
+    ClientId, CommentCreate, Intent, Mutation, MutationStatus, PullResponse, PushRequest,
+    PushResponse, TicketCreate,
+};
+use tallydesk_shared::{CommentId, Role, TenantId, TicketId, UserId};
+use uuid::Uuid;
+
+use common::{Interrupts, Machine, Place, grouped, uuid_v7_sql};
+
+/// Seeds a tenant, pulls its snapshot as an empty desktop would and measures push throughput.
+#[derive(Debug, Parser)]
+#[command(name = "scripts/bench sync", bin_name = "scripts/bench sync")]
+struct Args {
+    /// Tickets in the tenant.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    tickets: u32,
+    /// Comments on each ticket.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
+    comments_per_ticket: u32,
+    /// Changes per pull (the protocol allows 1 to 1000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    page: u32,
+    /// Pushes of 100 mutations each, one after another.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pushes: u32,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// Mutations per push: half `ticket.create`, half `comment.create`.
+const PUSH_BATCH: usize = 100;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx::query=error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the benchmark, then removes its database whatever happened (Ctrl-C included).
+async fn run(args: &Args) -> anyhow::Result<()> {
+    let mut interrupts = Interrupts::listen()?;
+    let place = tokio::select! {
+        place = Place::open() => place?,
+        () = interrupts.recv() => return Err(anyhow!("interrupted")),
+    };
+    let outcome = tokio::select! {
+        outcome = bench(args, &place) => outcome,
+        () = interrupts.recv() => Err(anyhow!("interrupted")),
+    };
+    let removed = place.remove().await;
+    match (outcome, removed) {
+        (Err(error), Err(cleanup)) => {
+            eprintln!("bench: warning: could not remove the benchmark database: {cleanup:#}");
+            Err(error)
+        }
+        (outcome, removed) => outcome.and(removed),
+    }
+}
+
+async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
+    let options = place.options().clone();
+    let owner = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.clone())
+        .await
+        .context("connecting to the benchmark database")?;
+    db::migrate(&owner).await?;
+    let app_pool = db::app_pool(options, 8).await?;
+
+    let issuer = support::Issuer::start().await;
+    let verifier = Verifier::new(
+        vec![issuer.url.clone()],
+        support::AUDIENCE.to_owned(),
+        reqwest::Client::new(),
+    );
+    let state = AppState::new(app_pool.clone(), verifier, Clock::system());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the server")?;
+    let base = format!("http://{}/api/v1", listener.local_addr()?);
+    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, tallydesk_server::app(state))
+            .with_graceful_shutdown(async {
+                stopped.await.ok();
+            })
+            .await
+    });
+    let machine = Machine::describe(&owner, place).await?;
+
+    // The installation's first user becomes admin of "Default".
+    let http = reqwest::Client::new();
+    let week = 7 * 24 * 3600;
+    let token = issuer.token_with(
+        "bench-sync-admin",
+        serde_json::json!({ "exp": Utc::now().timestamp() + week }),
+    );
+    let me: Me = answer(
+        http.get(format!("{base}/me")).bearer_auth(&token),
+        "GET /me",
+    )
+    .await?;
+    let tenant = match me.memberships.as_slice() {
+        [m] if m.role == Role::Admin => m.tenant_id,
+        _ => bail!("the first user should have claimed the installation as admin: {me:?}"),
+    };
+    let client = Client {
+        http,
+        base: base.clone(),
+        token,
+        tenant,
+    };
+
+    eprintln!(
+        "bench: seeding {} tickets and {} comments",
+        grouped(args.tickets.into()),
+        grouped(u64::from(args.tickets) * u64::from(args.comments_per_ticket))
+    );
+    let started = Instant::now();
+    let comments = seed(&owner, tenant, me.user.id, args).await?;
+    let seeded_in = started.elapsed();
+
+    // What the planner believed about the log when the first pull began: -1 is "never analysed".
+    let estimate: f32 =
+        sqlx::query_scalar("select reltuples from pg_class where oid = 'change_log'::regclass")
+            .fetch_one(&owner)
+            .await?;
+    eprintln!("bench: pulling the snapshot right after the bulk load");
+    let cold = pull_all(&client, args.page).await?;
+    sqlx::raw_sql("analyze")
+        .execute(&owner)
+        .await
+        .context("analyze")?;
+    eprintln!("bench: pulling it again with fresh statistics");
+    let warm = pull_all(&client, args.page).await?;
+    ensure!(
+        cold.changes == warm.changes,
+        "both pulls should return the same snapshot: {} then {} changes",
+        cold.changes,
+        warm.changes
+    );
+
+    eprintln!("bench: pushing {} batches of {PUSH_BATCH}", args.pushes);
+    let pushed = push_batches(&client, args.pushes).await?;
+
+    println!();
+    println!("Tallydesk sync benchmark");
+    print!("{machine}");
+    println!(
+        "  data      one tenant: {} tickets, {} comments, bulk-loaded in one transaction \
+         (seeded in {:.1} s)",
+        grouped(args.tickets.into()),
+        grouped(comments),
+        seeded_in.as_secs_f64()
+    );
+    println!(
+        "  pull      GET /api/v1/sync/pull from cursor 0, {} changes a page, one after another, \
+         as the admin; each answer read and parsed",
+        args.page
+    );
+    println!();
+    println!(
+        "{:<28} {:>6} {:>9} {:>9} {:>10} {:>10} {:>9}",
+        "initial sync", "pages", "changes", "MiB", "total s", "slowest ms", "p50 ms"
+    );
+    println!("{:<28} {cold}", "right after the bulk load");
+    println!(
+        "{:<28} (the planner's row estimate for change_log then: {estimate:.0})",
+        ""
+    );
+    println!("{:<28} {warm}", "after analyze");
+    println!();
+    println!(
+        "push      {} pushes of {PUSH_BATCH} mutations (50 ticket.create + 50 comment.create), \
+         one after another: {} mutations in {:.2} s = {:.0} mutations/s (p50 push {:.0} ms)",
+        args.pushes,
+        grouped(pushed.mutations),
+        pushed.elapsed.as_secs_f64(),
+        pushed.mutations as f64 / pushed.elapsed.as_secs_f64(),
+        pushed.p50.as_secs_f64() * 1000.0,
+    );
+
+    stop_server.send(()).ok();
+    match tokio::time::timeout(Duration::from_secs(10), server).await {
+        Ok(served) => served
+            .context("the server task panicked")?
+            .context("serving")?,
+        Err(_) => eprintln!("bench: warning: the server did not stop within 10 s"),
+    }
+    app_pool.close().await;
+    owner.close().await;
+    Ok(())
+}
+
+/// Bulk-inserts the tickets and their comments in one transaction scoped to the tenant, the
+/// way an import would, and moves the ticket counter past them. Returns the number of comments.
+async fn seed(owner: &PgPool, tenant: TenantId, admin: UserId, args: &Args) -> anyhow::Result<u64> {
+    let now = Utc::now();
+    let mut tx = db::begin(owner, admin, Some(tenant)).await?;
+    let ticket_id = uuid_v7_sql("$3::timestamptz - interval '1 minute' * ($2::int - g.n)");
+    sqlx::query(&format!(
+        "insert into tickets (id, tenant_id, number, title, description, status, priority,
+                              category, requester_id, created_at, updated_at)
+         select {ticket_id}, $1::uuid, g.n,
+                format('Ticket %s: the printer on floor %s keeps jamming', g.n, g.n % 7),
+                format('Since this morning the printer on floor %s jams on every second page. '
+                       'We tried another tray and new paper; it still happens. Ticket %s.',
+                       g.n % 7, g.n),
+                (array['open', 'in_progress', 'resolved'])[1 + g.n % 3],
+                (array['low', 'medium', 'high', 'urgent'])[1 + g.n % 4],
+                'hardware', $4::uuid,
+                $3::timestamptz - interval '1 minute' * ($2::int - g.n),
+                $3::timestamptz - interval '1 minute' * ($2::int - g.n)
+           from generate_series(1, $2::int) as g(n)"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(i32::try_from(args.tickets)?)
+    .bind(now)
+    .bind(admin.as_uuid())
+    .execute(&mut *tx)
+    .await
+    .context("inserting tickets")?;
+    let comment_id = uuid_v7_sql("t.created_at + interval '1 second' * c.k");
+    let comments = sqlx::query(&format!(
+        "insert into comments (id, tenant_id, ticket_id, author_id, body, internal, created_at)
+         select {comment_id}, $1::uuid, t.id, $2::uuid,
+                format('Checked the printer again (%s of %s): the rollers look worn, '
+                       'ordering a replacement kit.', c.k, $3::int),
+                c.k % 4 = 0,
+                t.created_at + interval '1 second' * c.k
+           from tickets t cross join generate_series(1, $3::int) as c(k)
+          where t.tenant_id = $1::uuid
+          order by t.created_at, c.k"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(admin.as_uuid())
+    .bind(i32::try_from(args.comments_per_ticket)?)
+    .execute(&mut *tx)
+    .await
+    .context("inserting comments")?
+    .rows_affected();
+    sqlx::query("update tenant_counters set last_ticket_number = $2 where tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .bind(i64::from(args.tickets))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(comments)
+}
+
+/// Who calls the API, and where.
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    tenant: TenantId,
+}
+
+impl Client {
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header(TENANT_HEADER, self.tenant.to_string())
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header(TENANT_HEADER, self.tenant.to_string())
+    }
+}
+
+/// Sends a request and parses its successful answer.
+async fn answer<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    what: &str,
+) -> anyhow::Result<T> {
+    Ok(serde_json::from_slice(&answer_bytes(request, what).await?)?)
+}
+
+async fn answer_bytes(request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Vec<u8>> {
+    let response = request.send().await.with_context(|| what.to_owned())?;
+    let status = response.status();
+    let bytes = response.bytes().await.with_context(|| what.to_owned())?;
+    ensure!(
+        status.is_success(),
+        "{what} answered {status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    Ok(bytes.to_vec())
+}
+
+/// One whole pull from cursor 0.
+struct Pulled {
+    pages: usize,
+    changes: usize,
+    bytes: usize,
+    elapsed: Duration,
+    /// Each page's time, sorted.
+    page_times: Vec<Duration>,
+}
+
+impl std::fmt::Display for Pulled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let slowest = self.page_times.last().copied().unwrap_or_default();
+        let p50 = self
+            .page_times
+            .get(self.page_times.len() / 2)
+            .copied()
+            .unwrap_or_default();
+        write!(
+            f,
+            "{:>6} {:>9} {:>9.1} {:>10.2} {:>10.1} {:>9.1}",
+            self.pages,
+            grouped(self.changes as u64),
+            self.bytes as f64 / (1024.0 * 1024.0),
+            self.elapsed.as_secs_f64(),
+            ms(slowest),
+            ms(p50)
+        )
+    }
+}
+
+async fn pull_all(client: &Client, page: u32) -> anyhow::Result<Pulled> {
+    let started = Instant::now();
+    let mut cursor = 0;
+    let mut pulled = Pulled {
+        pages: 0,
+        changes: 0,
+        bytes: 0,
+        elapsed: Duration::ZERO,
+        page_times: Vec::new(),
+    };
+    loop {
+        let asked = Instant::now();
+        let bytes = answer_bytes(
+            client.get(&format!("/sync/pull?cursor={cursor}&limit={page}")),
+            "GET /sync/pull",
+        )
+        .await?;
+        let response: PullResponse = serde_json::from_slice(&bytes)?;
+        pulled.page_times.push(asked.elapsed());
+        pulled.pages += 1;
+        pulled.changes += response.changes.len();
+        pulled.bytes += bytes.len();
+        cursor = response.cursor;
+        if !response.has_more {
+            break;
+        }
+    }
+    pulled.elapsed = started.elapsed();
+    pulled.page_times.sort();
+    Ok(pulled)
+}
+
+struct Pushed {
+    mutations: u64,
+    elapsed: Duration,
+    p50: Duration,
+}
+
+async fn push_batches(client: &Client, pushes: u32) -> anyhow::Result<Pushed> {
+    let client_id = ClientId(Uuid::now_v7());
+    let mut seq = 0;
+    let mut times = Vec::new();
+    let started = Instant::now();
+    for _ in 0..pushes {
+        let mut mutations = Vec::with_capacity(PUSH_BATCH);
+        for _ in 0..PUSH_BATCH / 2 {
+            let ticket = TicketId::new();
+            seq += 1;
+            mutations.push(Mutation {
+                seq,
+                intent: Intent::TicketCreate(TicketCreate {
+                    id: ticket,
+                    title: format!("The scanner on floor {} is offline", seq % 7),
+                    description: "It shows a red light and nothing reaches the share.".into(),
+                    priority: None,
+                    category: None,
+                    customer_id: None,
+                    assignee_id: None,
+                }),
+            });
+            seq += 1;
+            mutations.push(Mutation {
+                seq,
+                intent: Intent::CommentCreate(CommentCreate {
+                    id: CommentId::new(),
+                    ticket_id: ticket,
+                    body: "Power-cycled it; watching whether it comes back.".into(),
+                    internal: false,
+                }),
+            });
+        }
+        let asked = Instant::now();
+        let response: PushResponse = answer(
+            client.post("/sync/push").json(&PushRequest {
+                client_id,
+                mutations,
+            }),
+            "POST /sync/push",
+        )
+        .await?;
+        times.push(asked.elapsed());
+        if let Some(refused) = response
+            .results
+            .iter()
+            .find(|r| r.status != MutationStatus::Applied)
+        {
+            bail!("a pushed mutation was not applied: {refused:?}");
+        }
+    }
+    let elapsed = started.elapsed();
+    times.sort();
+    Ok(Pushed {
+        mutations: u64::from(pushes) * PUSH_BATCH as u64,
+        elapsed,
+        p50: times[times.len() / 2],
+    })
+}
