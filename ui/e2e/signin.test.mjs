@@ -4,12 +4,10 @@
 // may do, and signs out. The server is real (scripts/e2e starts it), and so is the keyring.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { browse } from './browser.mjs';
+import { accessToken, api, createAdmin, loginAs, signInFromApp } from './server.mjs';
 import { WebDriver } from './webdriver.mjs';
 
 const app = process.env.TALLYDESK_APP;
@@ -25,71 +23,6 @@ const northwind = `Northwind ${Date.now()}`;
 async function shot(name) {
   mkdirSync(artifacts, { recursive: true });
   writeFileSync(join(artifacts, `${name}.png`), await driver.screenshot());
-}
-
-/** `tallydesk-server create-admin`, the password on standard input, as a headless install does. */
-function createAdmin(person) {
-  const run = spawnSync(process.env.TALLYDESK_SERVER_BIN, ['create-admin', '--email', person.email, '--name', person.name], {
-    input: `${person.password}\n`,
-    encoding: 'utf8',
-    timeout: 60000,
-  });
-  assert.equal(run.status, 0, `create-admin ${person.email} failed: ${run.stderr}`);
-}
-
-/** An access token for `person` by the code flow with PKCE, as any client of the issuer gets one. */
-async function accessToken(person) {
-  const discovery = await (await fetch(`${server}/.well-known/openid-configuration`)).json();
-  const verifier = randomBytes(32).toString('base64url');
-  const redirect = 'http://127.0.0.1:9/callback';
-  const authorize = new URL(discovery.authorization_endpoint);
-  authorize.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: 'tallydesk-desktop',
-    redirect_uri: redirect,
-    scope: 'openid email profile',
-    state: randomBytes(8).toString('hex'),
-    nonce: randomBytes(8).toString('hex'),
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-  }).toString();
-  const landed = await browse(authorize.href, person, { stopAt: (url) => url.startsWith(redirect) });
-  const code = new URL(landed.url).searchParams.get('code');
-  assert.ok(code, `the issuer redirected back with a code: ${landed.url}`);
-  const response = await fetch(discovery.token_endpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: redirect,
-      client_id: 'tallydesk-desktop',
-      code_verifier: verifier,
-    }),
-  });
-  const tokens = await response.json();
-  assert.equal(response.status, 200, `the token endpoint answered: ${JSON.stringify(tokens)}`);
-  return tokens.access_token;
-}
-
-async function api(token, method, path, body, tenant) {
-  const response = await fetch(`${server}/api/v1${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(tenant ? { 'x-tenant-id': tenant } : {}),
-      ...(body ? { 'content-type': 'application/json' } : {}),
-    },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await response.json().catch(() => null);
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-/** The credentials the stand-in browser types into the login page. */
-function loginAs(person) {
-  writeFileSync(join(work, 'login.json'), JSON.stringify(person));
 }
 
 before(async () => {
@@ -121,18 +54,7 @@ test('sign in with a Tallydesk account, switch tenant, see what the role allows,
 });
 
 async function signInSwitchAndSignOut() {
-  // Connect from Settings: the server offers its own accounts.
-  await (await driver.find('link', 'Settings')).click();
-  await driver.find('region', 'Account');
-  await (await driver.find('textbox', 'Server URL')).type(server);
-  await (await driver.find('button', 'Connect')).click();
-  await driver.find('heading', 'Sign in to Tallydesk', 15000);
-  await shot('signin-01-sign-in');
-
-  loginAs(ana);
-  await (await driver.find('button', 'Sign in with Tallydesk account')).click();
-  // The browser step (TALLYDESK_BROWSER) fills in the login page; the app catches the redirect.
-  await driver.find('button', 'Account menu', 30000);
+  await signInFromApp(driver, ana, { beforeSignIn: () => shot('signin-01-sign-in') });
   assert.match(await driver.bodyText(), /Ana Lima/, 'the signed-in person is shown');
 
   // Admin of Default: members are managed here.

@@ -220,9 +220,12 @@ const name = (el) => {
   if (label) return label.trim();
   // A label's words as written: innerText would apply CSS text-transform (an uppercase caption).
   if (el.labels && el.labels.length) return Array.from(el.labels).map((l) => l.textContent.replace(/\\s+/g, ' ').trim()).join(' ');
-  if (el.getAttribute('title')) return el.getAttribute('title').trim();
   if (el.tagName === 'INPUT' && el.placeholder) return el.placeholder.trim();
-  return text(el);
+  // As in the accessible-name computation: the element's own words first, its title only failing those.
+  const own = el.tagName === 'INPUT' || el.tagName === 'SELECT' || el.tagName === 'TEXTAREA' ? '' : text(el);
+  if (own) return own;
+  if (el.getAttribute('title')) return el.getAttribute('title').trim();
+  return own;
 };
 const visible = (el) => {
   const r = el.getBoundingClientRect();

@@ -126,13 +126,27 @@ async fn listen(replica: Replica, wake: Arc<Notify>) {
                 backoff.succeed();
                 wake.notify_one();
                 let mut reader = EventReader::default();
-                // The stream ends when the server or the network drops it, or the scope changes.
-                while let Ok(Some(chunk)) = response.chunk().await {
-                    if reader.feed(&chunk) > 0 {
-                        wake.notify_one();
-                    }
-                    if replica.desk().sync_scope().as_ref() != Some(&scope) {
-                        break;
+                // The stream ends when the server or the network drops it, or at once when the
+                // scope changes (another tenant's events come on another stream), which also
+                // bumps `queued`.
+                loop {
+                    tokio::select! {
+                        chunk = response.chunk() => match chunk {
+                            Ok(Some(chunk)) => {
+                                if reader.feed(&chunk) > 0 {
+                                    wake.notify_one();
+                                }
+                            }
+                            _ => break,
+                        },
+                        changed = queued.changed() => {
+                            if changed.is_err() {
+                                return;
+                            }
+                            if replica.desk().sync_scope().as_ref() != Some(&scope) {
+                                break;
+                            }
+                        }
                     }
                 }
             }
