@@ -146,6 +146,10 @@ impl From<sqlx::Error> for ApiError {
                     "already_member",
                     "this user is already a member",
                 )),
+                Some("expenses_immutable") => Some(ApiError::conflict(
+                    "expense_immutable",
+                    "a submitted expense never changes; file a correction as a new expense",
+                )),
                 _ => None,
             };
             if let Some(mapped) = mapped {

@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod admin;
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod db;
 pub mod embedded_pg;
@@ -34,7 +35,8 @@ use crate::auth::jwt::Verifier;
 use crate::config::Config;
 use crate::events::SlaEvents;
 use crate::http::{
-    accounts, customers, docs, events as event_stream, me, members, sla as sla_settings, tickets,
+    accounts, customers, docs, events as event_stream, expenses, me, members, sla as sla_settings,
+    tickets,
 };
 use crate::issuer::{BuiltinIssuer, KeyRing};
 
@@ -147,6 +149,7 @@ pub fn app(state: AppState) -> Router {
             get(tickets::comments).post(tickets::comment),
         )
         .route("/tickets/{id}/activity", get(tickets::activity))
+        .route("/tickets/{id}/expenses", get(expenses::list))
         .route("/customers", get(customers::list).post(customers::create))
         .route(
             "/customers/{id}",

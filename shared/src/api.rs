@@ -2,11 +2,14 @@
 //!
 //! Request bodies reject unknown fields. Fields added later carry `#[serde(default)]`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use crate::id::{ActivityId, CommentId, CustomerId, InvitationId, TenantId, TicketId, UserId};
+use crate::expense::ExpenseStatus;
+use crate::id::{
+    ActivityId, CommentId, CustomerId, ExpenseId, InvitationId, TenantId, TicketId, UserId,
+};
 use crate::permission::Role;
 use crate::sla::{CalendarInput, PolicyInput, SlaState, Target, TargetState};
 use crate::ticket::Priority;
@@ -419,6 +422,66 @@ impl std::fmt::Debug for ChangePassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ChangePassword(***)")
     }
+}
+
+/// A line of a receipt, in the expense's currency's minor units.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct ExpenseLine {
+    pub description: String,
+    /// As printed ("2", "1.5 kg"); absent when the receipt shows none.
+    #[serde(default)]
+    pub quantity: Option<String>,
+    #[specta(type = specta_typescript::Number)]
+    pub amount_minor: i64,
+}
+
+/// A receipt image in the blob store (`PUT /api/v1/blobs/{sha256}`), addressed by the
+/// lowercase hex SHA-256 of its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptRef {
+    pub sha256: String,
+    /// `image/jpeg`, `image/png`, `image/webp`, `image/heic` or `image/tiff`.
+    pub media_type: String,
+    /// Bytes.
+    #[specta(type = specta_typescript::Number)]
+    pub size: i64,
+}
+
+/// An expense filed on an expense-claim ticket. Once submitted it never changes except by an
+/// approver's decision; a correction is a new expense.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+pub struct Expense {
+    pub id: ExpenseId,
+    pub ticket_id: TicketId,
+    pub status: ExpenseStatus,
+    pub merchant: String,
+    /// The day on the receipt.
+    pub spent_on: NaiveDate,
+    /// ISO 4217, upper case.
+    pub currency: String,
+    /// The total, in the currency's minor units (cents for EUR).
+    #[specta(type = specta_typescript::Number)]
+    pub amount_minor: i64,
+    #[specta(type = Option<specta_typescript::Number>)]
+    pub subtotal_minor: Option<i64>,
+    #[specta(type = Option<specta_typescript::Number>)]
+    pub tax_minor: Option<i64>,
+    pub category: String,
+    pub items: Vec<ExpenseLine>,
+    pub note: Option<String>,
+    pub receipt: Option<ReceiptRef>,
+    pub submitted_by: UserId,
+    pub submitted_at: DateTime<Utc>,
+    pub decided_by: Option<UserId>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Why it was rejected, or a note on the approval.
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[specta(type = specta_typescript::Number)]
+    pub version: i64,
 }
 
 #[cfg(test)]

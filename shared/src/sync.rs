@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::api::{ExpenseLine, ReceiptRef};
 use crate::ticket::Priority;
-use crate::{CommentId, CustomerId, Status, TenantId, TicketId, UserId};
+use crate::{CommentId, CustomerId, ExpenseId, Status, TenantId, TicketId, UserId};
 
 /// The protocol version; a server answers `X-Tallydesk-Sync: 1` and refuses others with 400.
 pub const SYNC_PROTOCOL: u32 = 1;
@@ -46,6 +47,8 @@ pub enum Entity {
     Activity,
     Customer,
     Member,
+    /// An expense on a claim ticket (`api::Expense`), visible like its ticket.
+    Expense,
 }
 
 #[derive(
@@ -54,7 +57,8 @@ pub enum Entity {
 #[serde(rename_all = "snake_case")]
 pub enum ChangeOp {
     /// The record as it is now (created or changed): `data` holds it in its REST shape
-    /// (`api::Ticket`, `api::Comment`, `api::Activity`, `api::Customer`, `api::Member`).
+    /// (`api::Ticket`, `api::Comment`, `api::Activity`, `api::Customer`, `api::Member`,
+    /// `api::Expense`).
     Upsert,
     /// The record was deleted (a tombstone): remove it.
     Delete,
@@ -103,6 +107,14 @@ pub enum Intent {
     TicketTransition(TicketTransition),
     #[serde(rename = "comment.create")]
     CommentCreate(CommentCreate),
+    /// A submitted expense. Its id is never reused: resending it with other fields is
+    /// rejected with `expense_immutable` (a correction is a new expense).
+    #[serde(rename = "expense.create")]
+    ExpenseCreate(ExpenseCreate),
+    /// An approver approves or rejects a submitted expense (once: a decided one is
+    /// `expense_immutable`).
+    #[serde(rename = "expense.decide")]
+    ExpenseDecide(ExpenseDecide),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema, specta::Type)]
@@ -174,6 +186,47 @@ pub struct CommentCreate {
     pub body: String,
     #[serde(default)]
     pub internal: bool,
+}
+
+/// An expense, submitted on a claim ticket the caller may file expenses on (requesters: their
+/// own). Amounts are minor units of `currency`; the receipt is uploaded to the blob store first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct ExpenseCreate {
+    pub id: ExpenseId,
+    pub ticket_id: TicketId,
+    pub merchant: String,
+    pub spent_on: chrono::NaiveDate,
+    pub currency: String,
+    #[specta(type = specta_typescript::Number)]
+    pub amount_minor: i64,
+    #[serde(default)]
+    #[specta(type = Option<specta_typescript::Number>)]
+    pub subtotal_minor: Option<i64>,
+    #[serde(default)]
+    #[specta(type = Option<specta_typescript::Number>)]
+    pub tax_minor: Option<i64>,
+    /// One of the tenant's expense categories; `other` when absent.
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub items: Vec<ExpenseLine>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub receipt: Option<ReceiptRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct ExpenseDecide {
+    pub id: ExpenseId,
+    /// The claim ticket the expense is on, so a client can show a rejection there.
+    pub ticket_id: TicketId,
+    pub approve: bool,
+    /// Required to reject: why, so the requester can correct it.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// One intent, numbered by its client: `seq` increases by one per mutation of a client.

@@ -424,6 +424,72 @@ export type ErrorCode = "not_found" | "invalid_field" | "illegal_transition" | "
 
 export type Expense = Expense_Serialize | Expense_Deserialize;
 
+/**
+ *  An expense, submitted on a claim ticket the caller may file expenses on (requesters: their
+ *  own). Amounts are minor units of `currency`; the receipt is uploaded to the blob store first.
+ */
+export type ExpenseCreate = ExpenseCreate_Serialize | ExpenseCreate_Deserialize;
+
+/**
+ *  An expense, submitted on a claim ticket the caller may file expenses on (requesters: their
+ *  own). Amounts are minor units of `currency`; the receipt is uploaded to the blob store first.
+ */
+export type ExpenseCreate_Deserialize = {
+	id: ExpenseId,
+	ticket_id: TicketId,
+	merchant: string,
+	spent_on: string,
+	currency: string,
+	amount_minor: number,
+	subtotal_minor?: number | null,
+	tax_minor?: number | null,
+	/**  One of the tenant's expense categories; `other` when absent. */
+	category?: string | null,
+	items?: ExpenseLine_Deserialize[],
+	note?: string | null,
+	receipt?: ReceiptRef | null,
+};
+
+/**
+ *  An expense, submitted on a claim ticket the caller may file expenses on (requesters: their
+ *  own). Amounts are minor units of `currency`; the receipt is uploaded to the blob store first.
+ */
+export type ExpenseCreate_Serialize = {
+	id: ExpenseId,
+	ticket_id: TicketId,
+	merchant: string,
+	spent_on: string,
+	currency: string,
+	amount_minor: number,
+	subtotal_minor: number | null,
+	tax_minor: number | null,
+	/**  One of the tenant's expense categories; `other` when absent. */
+	category: string | null,
+	items: ExpenseLine_Serialize[],
+	note: string | null,
+	receipt: ReceiptRef | null,
+};
+
+export type ExpenseDecide = ExpenseDecide_Serialize | ExpenseDecide_Deserialize;
+
+export type ExpenseDecide_Deserialize = {
+	id: ExpenseId,
+	/**  The claim ticket the expense is on, so a client can show a rejection there. */
+	ticket_id: TicketId,
+	approve: boolean,
+	/**  Required to reject: why, so the requester can correct it. */
+	reason?: string | null,
+};
+
+export type ExpenseDecide_Serialize = {
+	id: ExpenseId,
+	/**  The claim ticket the expense is on, so a client can show a rejection there. */
+	ticket_id: TicketId,
+	approve: boolean,
+	/**  Required to reject: why, so the requester can correct it. */
+	reason: string | null,
+};
+
 export type ExpenseId = string;
 
 /**  The fields a person edits on a draft. Amounts are typed decimals ("1,234.50"). */
@@ -476,6 +542,25 @@ export type ExpenseItem_Serialize = {
 	description: string,
 	quantity: string | null,
 	amount: string,
+};
+
+/**  A line of a receipt, in the expense's currency's minor units. */
+export type ExpenseLine = ExpenseLine_Serialize | ExpenseLine_Deserialize;
+
+/**  A line of a receipt, in the expense's currency's minor units. */
+export type ExpenseLine_Deserialize = {
+	description: string,
+	/**  As printed ("2", "1.5 kg"); absent when the receipt shows none. */
+	quantity?: string | null,
+	amount_minor: number,
+};
+
+/**  A line of a receipt, in the expense's currency's minor units. */
+export type ExpenseLine_Serialize = {
+	description: string,
+	/**  As printed ("2", "1.5 kg"); absent when the receipt shows none. */
+	quantity: string | null,
+	amount_minor: number,
 };
 
 export type ExpenseList = ExpenseList_Serialize | ExpenseList_Deserialize;
@@ -639,7 +724,17 @@ export type Intent_Deserialize = { op: "ticket.create"; args: TicketCreate_Deser
  */
 { op: "ticket.update"; args: TicketUpdate_Deserialize } | 
 /**  Re-checked against the ticket's current status. */
-{ op: "ticket.transition"; args: TicketTransition_Deserialize } | { op: "comment.create"; args: CommentCreate_Deserialize };
+{ op: "ticket.transition"; args: TicketTransition_Deserialize } | { op: "comment.create"; args: CommentCreate_Deserialize } | 
+/**
+ *  A submitted expense. Its id is never reused: resending it with other fields is
+ *  rejected with `expense_immutable` (a correction is a new expense).
+ */
+{ op: "expense.create"; args: ExpenseCreate_Deserialize } | 
+/**
+ *  An approver approves or rejects a submitted expense (once: a decided one is
+ *  `expense_immutable`).
+ */
+{ op: "expense.decide"; args: ExpenseDecide_Deserialize };
 
 /**  A client's intent, applied with the same permission and workflow checks as the REST API. */
 export type Intent_Serialize = { op: "ticket.create"; args: TicketCreate_Serialize } | 
@@ -649,7 +744,17 @@ export type Intent_Serialize = { op: "ticket.create"; args: TicketCreate_Seriali
  */
 { op: "ticket.update"; args: TicketUpdate_Serialize } | 
 /**  Re-checked against the ticket's current status. */
-{ op: "ticket.transition"; args: TicketTransition_Serialize } | { op: "comment.create"; args: CommentCreate_Serialize };
+{ op: "ticket.transition"; args: TicketTransition_Serialize } | { op: "comment.create"; args: CommentCreate_Serialize } | 
+/**
+ *  A submitted expense. Its id is never reused: resending it with other fields is
+ *  rejected with `expense_immutable` (a correction is a new expense).
+ */
+{ op: "expense.create"; args: ExpenseCreate_Serialize } | 
+/**
+ *  An approver approves or rejects a submitted expense (once: a decided one is
+ *  `expense_immutable`).
+ */
+{ op: "expense.decide"; args: ExpenseDecide_Serialize };
 
 export type Invitation = Invitation_Serialize | Invitation_Deserialize;
 
@@ -898,6 +1003,18 @@ export type ReceiptImage = {
 	media_type: string,
 	width: number,
 	height: number,
+};
+
+/**
+ *  A receipt image in the blob store (`PUT /api/v1/blobs/{sha256}`), addressed by the
+ *  lowercase hex SHA-256 of its bytes.
+ */
+export type ReceiptRef = {
+	sha256: string,
+	/**  `image/jpeg`, `image/png`, `image/webp`, `image/heic` or `image/tiff`. */
+	media_type: string,
+	/**  Bytes. */
+	size: number,
 };
 
 /**  A change of mine the server refused, kept until the person dismisses it. */

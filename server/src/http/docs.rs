@@ -30,6 +30,7 @@ pub struct TenantHeader {
         http::tickets::list, http::tickets::create, http::tickets::get, http::tickets::update,
         http::tickets::delete, http::tickets::transition, http::tickets::view,
         http::tickets::comments, http::tickets::comment, http::tickets::activity,
+        http::expenses::list,
         http::customers::list, http::customers::create, http::customers::get,
         http::customers::update, http::customers::delete,
         http::members::list, http::members::update, http::members::remove,
@@ -42,13 +43,14 @@ pub struct TenantHeader {
         http::events::stream,
     ),
     components(schemas(
-        api::ErrorBody, api::Page<api::Ticket>, api::Page<api::Comment>,
+        api::ErrorBody, api::Page<api::Ticket>, api::Page<api::Comment>, api::Page<api::Expense>,
         api::Page<api::TicketWithSla>, api::Page<sla::CalendarRecord>, api::Page<sla::Policy>,
         events::SlaEvent, events::Resync,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "tickets", description = "The ticket queue, workflow, comments and audit trail"),
+        (name = "expenses", description = "Expenses filed on expense-claim tickets"),
         (name = "customers"), (name = "members", description = "Members, roles and invitations"),
         (name = "sla", description = "Business calendars and SLA policies"),
         (name = "events", description = "SLA alerts pushed as Server-Sent Events"),

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod customers;
 pub mod docs;
 pub mod events;
+pub mod expenses;
 pub mod extract;
 pub mod me;
 pub mod members;

@@ -80,7 +80,7 @@ impl TryFrom<TicketRow> for Ticket {
 }
 
 /// Loads a ticket the caller may take `action` on; anything else is a 404 or 403.
-async fn load(scope: &mut Scope, id: TicketId, action: Action) -> ApiResult<Ticket> {
+pub(crate) async fn load(scope: &mut Scope, id: TicketId, action: Action) -> ApiResult<Ticket> {
     let row = sqlx::query_as!(
         TicketRow,
         "select id, number, title, description, status, priority, category, requester_id,
@@ -107,7 +107,11 @@ async fn load(scope: &mut Scope, id: TicketId, action: Action) -> ApiResult<Tick
 }
 
 /// Locks the ticket row for the rest of the transaction, then loads it.
-async fn load_for_update(scope: &mut Scope, id: TicketId, action: Action) -> ApiResult<Ticket> {
+pub(crate) async fn load_for_update(
+    scope: &mut Scope,
+    id: TicketId,
+    action: Action,
+) -> ApiResult<Ticket> {
     sqlx::query!(
         "select id from tickets where id = $1 for no key update",
         id.as_uuid()

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::Json;
-use crate::http::tickets;
+use crate::http::{expenses, tickets};
 
 #[utoipa::path(
     post, path = "/api/v1/sync/push", tag = "sync",
@@ -25,6 +25,10 @@ use crate::http::tickets;
         recorded outcome and changes nothing. `rejected` results carry the `code` and \
         `message` the REST route would answer (e.g. `illegal_transition`, `forbidden`, \
         `invalid_field`, `not_found`, `already_exists` for a create whose id is taken).\n\n\
+        `expense.create` files a submitted expense on a claim ticket (requesters: their own; \
+        `ticket_closed` once it is resolved or closed); resending its id with any fields is \
+        `expense_immutable`, as is deciding an expense decided already. `expense.decide` needs \
+        a `reason` to reject.\n\n\
         `ticket.update` merges per field: the named fields apply even when `base_version` is \
         stale; a field someone else changed since is overwritten, and its activity entry shows \
         both values (`after.merged_from_version`). `ticket.transition` is checked against the \
@@ -199,6 +203,12 @@ async fn intent(scope: &mut Scope, intent: &Intent, now: DateTime<Utc>) -> ApiRe
             };
             tickets::create_comment(scope, c.id, c.ticket_id, &body, now).await?;
         }
+        Intent::ExpenseCreate(e) => {
+            expenses::create_expense(scope, e, now).await?;
+        }
+        Intent::ExpenseDecide(d) => {
+            expenses::decide_expense(scope, d, now).await?;
+        }
     }
     Ok(())
 }
@@ -209,6 +219,7 @@ fn taken_id(error: &anyhow::Error) -> Option<&'static str> {
     match db.constraint()? {
         "tickets_pkey" => Some("ticket"),
         "comments_pkey" => Some("comment"),
+        "expenses_pkey" => Some("expense"),
         _ => None,
     }
 }

@@ -3,6 +3,7 @@
 mod accounts;
 mod embedded_pg;
 mod events;
+mod expenses;
 mod isolation;
 mod issuer;
 mod jwt;
