@@ -31,6 +31,14 @@ use crate::time::{from_micros, opt_from_micros, to_micros};
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 500;
 
+/// Writes the sync protocol does not carry yet: while signed in to a server they would change
+/// only this computer's copy, so they are refused there and not offered.
+const NOT_SYNCED: [Action; 3] = [
+    Action::DeleteTicket,
+    Action::EditCustomers,
+    Action::DeleteCustomer,
+];
+
 /// The local workspace, acting as its user.
 #[derive(Clone, Debug)]
 pub struct Desk {
@@ -252,7 +260,24 @@ impl Desk {
                 format!("{}s may not do this", self.role()),
             ));
         }
+        if self.sync_scope().is_some() && NOT_SYNCED.contains(&action) {
+            return Err(DeskError::new(
+                ErrorCode::Forbidden,
+                "this change can't be sent to the server yet, so it is only possible when working \
+                 locally (deleting tickets, and adding, editing or deleting customers)",
+            ));
+        }
         Ok(())
+    }
+
+    /// What the user may do here: their role's actions, less those not synced while signed in.
+    fn can(&self) -> Vec<Action> {
+        let synced = self.sync_scope().is_some();
+        Action::ALL
+            .into_iter()
+            .filter(|a| access(self.role(), *a) != Access::Denied)
+            .filter(|a| !(synced && NOT_SYNCED.contains(a)))
+            .collect()
     }
 
     pub async fn info(&self) -> DeskResult<WorkspaceInfo> {
@@ -282,10 +307,7 @@ impl Desk {
         Ok(WorkspaceInfo {
             name: self.workspace_name.clone(),
             me: self.me(),
-            can: Action::ALL
-                .into_iter()
-                .filter(|a| access(self.role(), *a) != Access::Denied)
-                .collect(),
+            can: self.can(),
             has_demo_data: demo > 0,
             categories: Category::DEFAULTS.iter().map(|c| (*c).to_owned()).collect(),
             view_counts,

@@ -91,6 +91,55 @@ async fn local_mode_queues_nothing() {
 }
 
 #[tokio::test]
+async fn writes_sync_cannot_carry_are_refused_while_signed_in_and_change_nothing() {
+    let f = Fixture::new(false).await;
+    let ticket = f
+        .desk
+        .create_ticket(&CreateTicket {
+            title: "Made locally".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    f.desk.set_sync_scope(Some(scope(Role::Admin)));
+    let refused = f.desk.delete_ticket(ticket.id).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Forbidden, "{refused:?}");
+    assert!(
+        refused
+            .message
+            .contains("only possible when working locally"),
+        "the message says where it can be done: {}",
+        refused.message
+    );
+    assert!(f.desk.ticket(ticket.id).await.is_ok(), "the ticket stays");
+    let customer = tallydesk_shared::api::CreateCustomer {
+        name: "Acme".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        f.desk.create_customer(&customer).await.unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+    let can = f.desk.info().await.unwrap().can;
+    for action in [
+        Action::DeleteTicket,
+        Action::EditCustomers,
+        Action::DeleteCustomer,
+    ] {
+        assert!(
+            !can.contains(&action),
+            "{action:?} is not offered while signed in"
+        );
+    }
+    assert!(can.contains(&Action::EditTicket), "synced writes still are");
+    assert!(outbox_ops(&f.desk).await.is_empty(), "nothing was queued");
+
+    f.desk.set_sync_scope(None);
+    f.desk.delete_ticket(ticket.id).await.unwrap();
+    f.desk.create_customer(&customer).await.unwrap();
+}
+
+#[tokio::test]
 async fn signed_in_writes_queue_their_intents_in_order() {
     let f = Fixture::new(false).await;
     let scope = scope(Role::Agent);
