@@ -34,8 +34,9 @@ pub struct PullParams {
         notes). Each change carries the record as it is now in its REST shape (`data`), or its \
         removal: `delete` (a tombstone) or `evict` (the caller may no longer see it, e.g. after a \
         role change; it still exists). A record changed several times appears once, at its \
-        latest `seq`. Pull again with the returned `cursor` while `has_more`. Cursor 0 is a \
-        full snapshot (without tombstones).\n\n\
+        latest `seq`. Pull again with the returned `cursor` while `has_more`; a page may hold \
+        fewer than `limit` changes, even none, and still have more after it (the log is read \
+        in bounded windows). Cursor 0 is a full snapshot (without tombstones).\n\n\
         409 `resync_required`: the log below the cursor was compacted (or the cursor is from \
         elsewhere): drop the local copy and pull from 0.\n\n\
         Requests may send `X-Tallydesk-Sync: 1`; another version is refused with 400. Responses \
@@ -142,41 +143,31 @@ pub async fn changes_after(
         ));
     }
     let v = Visibility::of(scope.role);
-    let mut rows: Vec<LogRow> = sqlx::query_as!(
-        LogRow,
-        "select seq, entity, entity_id, op from change_log
-          where tenant_id = $1 and seq > $2 and seq <= $3
-            and (op = 'upsert' or $2 > 0)
-            and coalesce(case entity
-                when 'ticket' then $4 or ($5 and requester_id = $6)
-                when 'comment' then ($4 or ($5 and requester_id = $6)) and (not internal or $7)
-                when 'activity' then ($8 or ($9 and requester_id = $6)) and (not internal or $7)
-                when 'customer' then $10
-                when 'member' then $11
-                when 'expense' then $4 or ($5 and requester_id = $6)
-            end, false)
-          order by seq
-          limit $12",
-        scope.tenant.as_uuid(),
-        cursor,
-        head,
-        v.tickets_all,
-        v.tickets_own,
-        scope.user.as_uuid(),
-        v.internal,
-        v.activity_all,
-        v.activity_own,
-        v.customers,
-        v.members,
-        i64::from(limit) + 1,
-    )
-    .fetch_all(&mut *scope.tx)
-    .await?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = match rows.last() {
-        Some(last) if has_more => last.seq,
-        _ => head,
+    let limit = limit as usize;
+    // The log is read in windows of seq numbers, each at most `limit * WINDOW_PER_CHANGE` wide:
+    // seq is unique per tenant, so a window holds at most that many rows whatever plan the
+    // planner picks, even on statistics from before a bulk load (an unbounded range then cost
+    // a scan and sort of the whole rest of the log for every page). Sparse visibility (a
+    // requester's own tickets in a big log) takes more windows; after MAX_WINDOWS the page ends
+    // early with `has_more`, its cursor where the reading stopped.
+    let width = i64::try_from(limit).unwrap_or(i64::MAX) * WINDOW_PER_CHANGE;
+    let mut rows: Vec<LogRow> = Vec::new();
+    let mut read_to = cursor;
+    for _ in 0..MAX_WINDOWS {
+        if rows.len() > limit || read_to >= head {
+            break;
+        }
+        let to = head.min(read_to.saturating_add(width));
+        let wanted = i64::try_from(limit + 1 - rows.len()).unwrap_or(i64::MAX);
+        rows.extend(window(scope, read_to, to, cursor == 0, v, wanted).await?);
+        read_to = to;
+    }
+    let has_more = rows.len() > limit || read_to < head;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map_or(read_to, |last| last.seq)
+    } else {
+        read_to
     };
 
     let mut records = Records::load(&mut scope.tx, &rows).await?;
@@ -219,6 +210,53 @@ pub async fn changes_after(
         cursor: next,
         has_more,
     })
+}
+
+/// Log windows per change a page may return, and windows per page at most.
+const WINDOW_PER_CHANGE: i64 = 4;
+const MAX_WINDOWS: usize = 64;
+
+/// What the caller may see of the log in `(after, to]`, oldest first, at most `limit` rows;
+/// without tombstones for a `snapshot` (a pull from 0).
+async fn window(
+    scope: &mut Scope,
+    after: Cursor,
+    to: Cursor,
+    snapshot: bool,
+    v: Visibility,
+    limit: i64,
+) -> ApiResult<Vec<LogRow>> {
+    Ok(sqlx::query_as!(
+        LogRow,
+        "select seq, entity, entity_id, op from change_log
+          where tenant_id = $1 and seq > $2 and seq <= $3
+            and (op = 'upsert' or not $13)
+            and coalesce(case entity
+                when 'ticket' then $4 or ($5 and requester_id = $6)
+                when 'comment' then ($4 or ($5 and requester_id = $6)) and (not internal or $7)
+                when 'activity' then ($8 or ($9 and requester_id = $6)) and (not internal or $7)
+                when 'customer' then $10
+                when 'member' then $11
+                when 'expense' then $4 or ($5 and requester_id = $6)
+            end, false)
+          order by seq
+          limit $12",
+        scope.tenant.as_uuid(),
+        after,
+        to,
+        v.tickets_all,
+        v.tickets_own,
+        scope.user.as_uuid(),
+        v.internal,
+        v.activity_all,
+        v.activity_own,
+        v.customers,
+        v.members,
+        limit,
+        snapshot,
+    )
+    .fetch_all(&mut *scope.tx)
+    .await?)
 }
 
 /// After the caller's own membership changed (in `(cursor, up_to]`), everything of the log up

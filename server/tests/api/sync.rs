@@ -706,3 +706,70 @@ async fn next_changed(stream: &mut reqwest::Response) -> Value {
         .await
         .expect("a changed event arrives")
 }
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_requester_pulls_a_big_log_in_bounded_pages_without_missing_a_change(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let early = id_of(&team.requester.create_ticket("Mine, early").await);
+    // Hundreds of changes the requester may not see, bulk-loaded like an import.
+    let agent: Uuid = team.agent.user_id().await.parse().unwrap();
+    let tenant: Uuid = team.tenant.parse().unwrap();
+    let mut tx = app.owner.begin().await.unwrap();
+    sqlx::query!(
+        "select set_config('tallydesk.tenant_id', $1, true)",
+        tenant.to_string()
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query!(
+        "insert into tickets (id, tenant_id, number, title, requester_id)
+         select gen_random_uuid(), $1, 1000 + n, 'Not yours ' || n, $2
+           from generate_series(1, 600) as n",
+        tenant,
+        agent,
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let late = id_of(&team.requester.create_ticket("Mine, late").await);
+
+    let (mut cursor, mut pages, mut seen) = (0, 0, Vec::new());
+    loop {
+        let page = team
+            .requester
+            .get(&format!("/api/v1/sync/pull?cursor={cursor}&limit=1"))
+            .await
+            .expect(StatusCode::OK);
+        pages += 1;
+        let next = page["cursor"].as_i64().unwrap();
+        let changes = page["changes"].as_array().unwrap();
+        assert!(changes.len() <= 1, "never more than the limit");
+        assert!(
+            next > cursor || !page["has_more"].as_bool().unwrap(),
+            "every page moves the cursor on, even an empty one: {cursor} -> {next}"
+        );
+        seen.extend(
+            changes
+                .iter()
+                .filter(|c| c["entity"] == "ticket")
+                .map(|c| c["id"].as_str().unwrap().to_owned()),
+        );
+        cursor = next;
+        if !page["has_more"].as_bool().unwrap() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![early, late],
+        "their own tickets, in order, each once, and none of the others'"
+    );
+    assert!(
+        pages > 2,
+        "a page reads a bounded stretch of the log, so 600 hidden changes take several pages \
+         (took {pages})"
+    );
+}
