@@ -152,6 +152,13 @@ pub async fn run(job: Job) -> i32 {
     let connection = Connection::open(desk.clone(), setup)
         .await
         .expect("the account opens");
+    if let Account::SignedOut {
+        notice: Some(notice),
+        ..
+    } = connection.account()
+    {
+        println!("signed-out {notice}");
+    }
     if !matches!(connection.account(), Account::SignedIn(_)) {
         // First start, or the saved sign-in was lost (e.g. killed between the issuer
         // rotating the refresh token and the keychain keeping the new one).

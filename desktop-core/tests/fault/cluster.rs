@@ -148,6 +148,15 @@ impl Instance {
         panic!("{} did not answer {health} within 30 s", self.name);
     }
 
+    /// How many lines of the server's log contain `text`.
+    pub fn log_lines_with(&self, text: &str) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(text))
+            .count()
+    }
+
     /// `kill -9`.
     pub async fn kill(&mut self, proxy: &Proxy) {
         proxy.set_up(self.addr, false);

@@ -105,6 +105,10 @@ pub struct Tally {
     pub client_kills_syncing: u64,
     pub client_runs: u64,
     pub sign_ins: u64,
+    /// Restarts that found the saved sign-in gone (and signed in again).
+    pub sessions_lost: u64,
+    /// What those restarts said.
+    pub notices: std::collections::BTreeSet<String>,
     pub sign_in_failures: u64,
     pub syncs_ok: u64,
     pub syncs_failed: u64,
@@ -171,6 +175,12 @@ fn account(tally: &mut Tally, who: &str, ended: &Ended, allowed: &[i32]) {
     for line in ended.stdout.lines() {
         match line.split_whitespace().next() {
             Some("signed-in") => tally.sign_ins += 1,
+            Some("signed-out") => {
+                tally.sessions_lost += 1;
+                tally
+                    .notices
+                    .insert(line.trim_start_matches("signed-out ").to_owned());
+            }
             Some("no-sign-in") => tally.sign_in_failures += 1,
             Some("synced") => tally.syncs_ok += 1,
             Some("sync-failed") => tally.syncs_failed += 1,
@@ -386,7 +396,7 @@ async fn fault_injection() {
     drop_database(&base, &database_url).await;
     println!(
         "fault: seed {seed}: {} cycles; kill -9 of {} servers and {} clients ({} of them while syncing); {} client runs, \
-         {} sign-ins ({} failed as a server died), {} syncs ok, {} cut off and {} runs offline; {} edits ({} \
+         {} sign-ins ({} failed as a server died; {} after a restart found the saved sign-in ended), {} syncs ok, {} cut off and {} runs offline; {} edits ({} \
          refused locally); {} intents queued {}: {} applied, {} rejected ({}); {} tickets and {} \
          comments on the server, the same on every client; {:.1?}",
         tally.cycles,
@@ -396,6 +406,7 @@ async fn fault_injection() {
         tally.client_runs,
         tally.sign_ins,
         tally.sign_in_failures,
+        tally.sessions_lost,
         tally.syncs_ok,
         tally.syncs_failed,
         tally.stayed_offline,
@@ -409,5 +420,15 @@ async fn fault_injection() {
         figures.tickets,
         figures.comments,
         started.elapsed()
+    );
+    for notice in &tally.notices {
+        println!("fault: a restarted client was signed out: {notice}");
+    }
+    let reused = servers
+        .iter()
+        .map(|s| s.log_lines_with("a refresh token was reused"))
+        .sum::<usize>();
+    println!(
+        "fault: the servers saw {reused} reused refresh tokens (a client killed after the issuer rotated its token, before the keychain kept the new one)"
     );
 }
