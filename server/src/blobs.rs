@@ -1,4 +1,18 @@
-//! Content-addressed blobs (receipt images): addressed by the SHA-256 of their bytes.
+//! Content-addressed blobs (receipt images): addressed by the SHA-256 of their bytes, kept in an
+//! object store under a per-tenant prefix (`<tenant>/<first two hex digits>/<sha256>`).
+//!
+//! The store is the local filesystem under the data directory unless `TALLYDESK_BLOB_STORE`
+//! names another: `file:///path`, or `s3://bucket/prefix` (S3 and compatible stores, configured
+//! by the standard `AWS_*` variables; servers built with the `aws` feature).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::body::Bytes;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
+use tallydesk_shared::TenantId;
 
 /// The largest blob accepted, in bytes (20 MiB).
 pub const MAX_BLOB_BYTES: usize = 20 << 20;
@@ -59,6 +73,120 @@ impl Sha256 {
 impl std::fmt::Display for Sha256 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Where blobs are kept.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    /// For the log: where, without credentials.
+    place: String,
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("place", &self.place)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobStore {
+    /// The store `setting` names (`TALLYDESK_BLOB_STORE`), or `<data_dir>/blobs` when unset.
+    pub fn open(setting: Option<&str>, data_dir: &Path) -> anyhow::Result<BlobStore> {
+        let setting = setting.map(str::trim).filter(|s| !s.is_empty());
+        match setting {
+            None => BlobStore::local(&data_dir.join("blobs")),
+            Some(url) if url.starts_with("file://") => {
+                BlobStore::local(Path::new(url.trim_start_matches("file://")))
+            }
+            Some(url) if url.starts_with("s3://") => BlobStore::s3(url),
+            Some(other) => anyhow::bail!(
+                "TALLYDESK_BLOB_STORE {other:?} is neither file:///path nor s3://bucket/prefix"
+            ),
+        }
+    }
+
+    /// Files under `dir`, which is made if missing.
+    pub fn local(dir: &Path) -> anyhow::Result<BlobStore> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the blob directory {}", dir.display()))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .with_context(|| format!("opening the blob directory {}", dir.display()))?;
+        Ok(BlobStore {
+            store: Arc::new(store),
+            place: format!("directory {}", dir.display()),
+        })
+    }
+
+    /// Kept in this process only (until [`crate::AppState::with_blobs`]).
+    pub fn in_memory() -> BlobStore {
+        BlobStore {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            place: "memory".to_owned(),
+        }
+    }
+
+    #[cfg(feature = "aws")]
+    fn s3(url: &str) -> anyhow::Result<BlobStore> {
+        let parsed = url::Url::parse(url).context("TALLYDESK_BLOB_STORE is not a URL")?;
+        let bucket = parsed
+            .host_str()
+            .filter(|b| !b.is_empty())
+            .context("TALLYDESK_BLOB_STORE s3:// needs a bucket: s3://bucket/prefix")?;
+        let store = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .context("configuring the S3 blob store from AWS_* settings")?;
+        let prefix = parsed.path().trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(store)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+        };
+        Ok(BlobStore {
+            store,
+            place: format!("s3://{bucket}/{prefix}"),
+        })
+    }
+
+    #[cfg(not(feature = "aws"))]
+    fn s3(_url: &str) -> anyhow::Result<BlobStore> {
+        anyhow::bail!(
+            "TALLYDESK_BLOB_STORE is s3://, but this server was built without S3 support: \
+             build it with `--features aws`"
+        )
+    }
+
+    pub fn place(&self) -> &str {
+        &self.place
+    }
+
+    fn key(tenant: TenantId, sha256: &Sha256) -> Key {
+        let hex = sha256.as_str();
+        Key::from(format!("{tenant}/{}/{hex}", &hex[..2]))
+    }
+
+    /// Stores `bytes` under their digest (the same bytes again change nothing).
+    pub async fn put(&self, tenant: TenantId, sha256: &Sha256, bytes: Bytes) -> anyhow::Result<()> {
+        self.store
+            .put(&Self::key(tenant, sha256), PutPayload::from_bytes(bytes))
+            .await
+            .with_context(|| format!("storing blob {sha256} in the {}", self.place))?;
+        Ok(())
+    }
+
+    /// The blob's bytes, if it is stored.
+    pub async fn get(&self, tenant: TenantId, sha256: &Sha256) -> anyhow::Result<Option<Bytes>> {
+        match self.store.get(&Self::key(tenant, sha256)).await {
+            Ok(found) => Ok(Some(found.bytes().await.with_context(|| {
+                format!("reading blob {sha256} from the {}", self.place)
+            })?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("reading blob {sha256} from the {}", self.place))),
+        }
     }
 }
 

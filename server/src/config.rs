@@ -135,6 +135,11 @@ pub struct Config {
         global = true
     )]
     pub signing_key_days: u32,
+    /// Where receipt images go: unset for `<data dir>/blobs`, `file:///path`, or
+    /// `s3://bucket/prefix` (S3 or compatible, with the standard AWS_* settings; needs a server
+    /// built with `--features aws`).
+    #[arg(long, env = "TALLYDESK_BLOB_STORE", global = true)]
+    pub blob_store: Option<String>,
 }
 
 /// Whether the server runs its own OIDC issuer.

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::PgPool;
 use tower_http::trace::TraceLayer;
@@ -35,8 +35,8 @@ use crate::auth::jwt::Verifier;
 use crate::config::Config;
 use crate::events::SlaEvents;
 use crate::http::{
-    accounts, customers, docs, events as event_stream, expenses, me, members, sla as sla_settings,
-    tickets,
+    accounts, blobs as blob_routes, customers, docs, events as event_stream, expenses, me, members,
+    sla as sla_settings, tickets,
 };
 use crate::issuer::{BuiltinIssuer, KeyRing};
 
@@ -75,6 +75,8 @@ pub struct AppState {
     pub issuer: Option<Arc<BuiltinIssuer>>,
     /// How the desktop app asks the external issuers for tokens.
     pub external_client: Arc<ExternalClient>,
+    /// Receipt images; in memory until [`AppState::with_blobs`].
+    pub blobs: blobs::BlobStore,
 }
 
 /// The desktop app's registration at the external issuers (`/api/v1/auth/config`).
@@ -103,7 +105,13 @@ impl AppState {
             events: SlaEvents::new(),
             issuer: None,
             external_client: Arc::default(),
+            blobs: blobs::BlobStore::in_memory(),
         }
+    }
+
+    pub fn with_blobs(mut self, blobs: blobs::BlobStore) -> Self {
+        self.blobs = blobs;
+        self
     }
 
     /// Runs the built-in issuer beside the external ones; the verifier trusts its tokens,
@@ -150,6 +158,12 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/tickets/{id}/activity", get(tickets::activity))
         .route("/tickets/{id}/expenses", get(expenses::list))
+        .route(
+            "/blobs/{sha256}",
+            put(blob_routes::put)
+                .get(blob_routes::get)
+                .layer(DefaultBodyLimit::max(blobs::MAX_BLOB_BYTES)),
+        )
         .route("/customers", get(customers::list).post(customers::create))
         .route(
             "/customers/{id}",
@@ -218,7 +232,15 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         .with_external_client(ExternalClient {
             client_id: config.oidc_client_id.clone(),
             scopes: config.scopes(),
-        });
+        })
+        .with_blobs(blobs::BlobStore::open(
+            config.blob_store.as_deref(),
+            &config.data_dir()?,
+        )?);
+    tracing::info!(
+        blobs = state.blobs.place(),
+        "receipt images are kept in the blob store"
+    );
     let mut key_checks = None;
     if config.builtin_issuer_on() {
         let url = config.public_url()?;

@@ -30,7 +30,7 @@ pub struct TenantHeader {
         http::tickets::list, http::tickets::create, http::tickets::get, http::tickets::update,
         http::tickets::delete, http::tickets::transition, http::tickets::view,
         http::tickets::comments, http::tickets::comment, http::tickets::activity,
-        http::expenses::list,
+        http::expenses::list, http::blobs::put, http::blobs::get,
         http::customers::list, http::customers::create, http::customers::get,
         http::customers::update, http::customers::delete,
         http::members::list, http::members::update, http::members::remove,
@@ -51,6 +51,7 @@ pub struct TenantHeader {
     tags(
         (name = "tickets", description = "The ticket queue, workflow, comments and audit trail"),
         (name = "expenses", description = "Expenses filed on expense-claim tickets"),
+        (name = "blobs", description = "Receipt images, content-addressed by SHA-256"),
         (name = "customers"), (name = "members", description = "Members, roles and invitations"),
         (name = "sla", description = "Business calendars and SLA policies"),
         (name = "events", description = "SLA alerts pushed as Server-Sent Events"),

@@ -1,6 +1,7 @@
 //! HTTP handlers: thin adapters from requests to the domain and the database.
 
 pub mod accounts;
+pub mod blobs;
 pub mod customers;
 pub mod docs;
 pub mod events;

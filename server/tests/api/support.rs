@@ -396,6 +396,13 @@ impl TestApp {
         Reply { status, body }
     }
 
+    /// The same server keeping receipt images in `blobs` (users made before keep the old one).
+    pub fn with_blobs(mut self, blobs: tallydesk_server::blobs::BlobStore) -> TestApp {
+        self.state = self.state.with_blobs(blobs);
+        self.router = tallydesk_server::app(self.state.clone());
+        self
+    }
+
     /// A signed-in user acting in one tenant.
     pub fn user(&self, subject: &str) -> User {
         User {

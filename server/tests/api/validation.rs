@@ -231,6 +231,8 @@ async fn health_answers_and_the_docs_are_served_offline(pool: PgPool) {
         "/api/v1/auth/config",
         "/api/v1/accounts",
         "/api/v1/me/password",
+        "/api/v1/tickets/{id}/expenses",
+        "/api/v1/blobs/{sha256}",
     ] {
         assert!(spec["paths"][path].is_object(), "the spec documents {path}");
     }
@@ -239,6 +241,10 @@ async fn health_answers_and_the_docs_are_served_offline(pool: PgPool) {
         "AuthProvider",
         "CreateAccount",
         "ChangePassword",
+        "Expense",
+        "ExpenseCreate",
+        "ExpenseDecide",
+        "ReceiptRef",
     ] {
         assert!(
             spec["components"]["schemas"][schema].is_object(),
