@@ -137,6 +137,10 @@ export function changeLabel(intent: Intent): string {
       return TRANSITION[intent.args.to] ?? 'Change the status';
     case 'comment.create':
       return intent.args.internal ? 'Add an internal note' : 'Reply';
+    case 'expense.create':
+      return `File the expense from ${intent.args.merchant}`;
+    case 'expense.decide':
+      return intent.args.approve ? 'Approve the expense' : 'Reject the expense';
   }
 }
 

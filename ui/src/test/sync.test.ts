@@ -359,6 +359,9 @@ describe('the words', () => {
     );
     expect(changeLabel({ op: 'ticket.transition', args: { id, to: 'resolved', reason: null } })).toBe('Resolve');
     expect(changeLabel({ op: 'comment.create', args: { id: 'c', ticket_id: id, body: 'x', internal: false } })).toBe('Reply');
+    expect(changeLabel({ op: 'expense.decide', args: { id: 'e', ticket_id: id, approve: false, reason: 'no receipt' } })).toBe(
+      'Reject the expense',
+    );
   });
 
   it('say what happens to unsent changes when leaving', () => {
