@@ -263,39 +263,49 @@ impl Replica {
         }
     }
 
-    /// Pulls from the saved cursor until the log is exhausted. A compacted log
-    /// (`resync_required`) restarts from 0 once, keeping the outbox.
+    /// Pulls from the saved cursor until the log is exhausted, asking for the next page while
+    /// the last one is applied. A compacted log (`resync_required`) restarts from 0 once,
+    /// keeping the outbox.
     async fn pull(&self) -> DeskResult<()> {
         let store = self.desk.store();
         let mut restarted = false;
         let mut done: u32 = 0;
+        let mut cursor = store::position(store).await?.cursor;
+        let mut fetched = self.connection.sync_pull(cursor, MAX_PULL_LIMIT).await;
         loop {
-            let cursor = store::position(store).await?.cursor;
-            let page = match self.connection.sync_pull(cursor, MAX_PULL_LIMIT).await {
+            let page = match fetched {
                 Err(e) if e.code == ErrorCode::ResyncRequired && !restarted => {
                     restarted = true;
                     store::restart(store, to_micros(self.desk.now())).await?;
+                    cursor = 0;
+                    fetched = self.connection.sync_pull(cursor, MAX_PULL_LIMIT).await;
                     continue;
                 }
                 other => other?,
             };
-            store::apply_page(
-                store,
-                &page.changes,
-                page.cursor,
-                to_micros(self.desk.now()),
-            )
-            .await?;
-            done = done.saturating_add(u32::try_from(page.changes.len()).unwrap_or(u32::MAX));
-            if !page.has_more {
-                return Ok(());
-            }
-            if page.cursor <= cursor && page.changes.is_empty() {
+            if page.has_more && page.cursor <= cursor && page.changes.is_empty() {
                 return Err(DeskError::new(
                     ErrorCode::NotATallydeskServer,
                     "the server said more changes follow but sent none",
                 ));
             }
+            let applied = store::apply_page(
+                store,
+                &page.changes,
+                page.cursor,
+                to_micros(self.desk.now()),
+            );
+            if !page.has_more {
+                return applied.await;
+            }
+            // The page is saved (with its cursor) before the next one is used, so a failure
+            // of either leaves the store at a page boundary.
+            let next = self.connection.sync_pull(page.cursor, MAX_PULL_LIMIT);
+            let (applied, next) = tokio::join!(applied, next);
+            applied?;
+            cursor = page.cursor;
+            fetched = next;
+            done = done.saturating_add(u32::try_from(page.changes.len()).unwrap_or(u32::MAX));
             self.set_status(|s| {
                 s.progress = Some(SyncProgress { done, total: None });
             });

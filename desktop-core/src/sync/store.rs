@@ -31,6 +31,8 @@ fn entity_name(entity: Entity) -> &'static str {
         Entity::Customer => "customer",
         Entity::Member => "member",
         Entity::Expense => "expense",
+        Entity::SlaPolicy => "sla_policy",
+        Entity::Calendar => "calendar",
     }
 }
 
@@ -255,7 +257,10 @@ async fn tombstone_ticket(tx: &mut Tx, id: &str, now: i64, thread: bool) -> Desk
     Ok(())
 }
 
-/// Applies one pulled page in one transaction and moves the cursor past it.
+/// Applies one pulled page in one transaction and moves the cursor past it. A run of upserts
+/// of one entity is written with a handful of statements whatever its length (rows go to
+/// SQLite as one JSON array, read with `json_each`), so a first sync costs a few statements a
+/// page rather than several a record.
 pub async fn apply_page(
     store: &Store,
     changes: &[Change],
@@ -263,8 +268,30 @@ pub async fn apply_page(
     now: i64,
 ) -> DeskResult<()> {
     let mut tx = store.write().await?;
-    for change in changes {
-        apply_change(&mut tx, change, now).await?;
+    let mut rest = changes;
+    while let Some(first) = rest.first() {
+        let run = if first.op == ChangeOp::Upsert {
+            rest.iter()
+                .take_while(|c| c.op == ChangeOp::Upsert && c.entity == first.entity)
+                .count()
+        } else {
+            1
+        };
+        let (now_run, later) = rest.split_at(run);
+        if first.op == ChangeOp::Upsert {
+            upsert_run(&mut tx, first.entity, now_run, now).await?;
+        } else {
+            let id = first.id.to_string();
+            remove(
+                &mut tx,
+                entity_name(first.entity),
+                &id,
+                now,
+                first.op == ChangeOp::Evict,
+            )
+            .await?;
+        }
+        rest = later;
     }
     sqlx::query("update sync_state set cursor = ? where id = 1")
         .bind(cursor)
@@ -274,109 +301,209 @@ pub async fn apply_page(
     Ok(())
 }
 
-async fn apply_change(tx: &mut Tx, change: &Change, now: i64) -> DeskResult<()> {
-    let entity = entity_name(change.entity);
-    let id = change.id.to_string();
-    let data = match (change.op, &change.data) {
-        (ChangeOp::Upsert, Some(data)) => data,
-        (ChangeOp::Upsert, None) => {
-            return Err(DeskError::new(
-                ErrorCode::NotATallydeskServer,
-                format!("the server sent a {entity} change without the record"),
-            ));
-        }
-        (ChangeOp::Delete, _) => return remove(tx, entity, &id, now, false).await,
-        (ChangeOp::Evict, _) => return remove(tx, entity, &id, now, true).await,
-    };
-    let parse = |e| bad_data(change.entity, &e);
-    match change.entity {
-        // The desktop does not keep the server's expenses yet.
-        Entity::Expense => return Ok(()),
+/// The record of each upsert in `changes`, parsed as `T`.
+fn records<T: serde::de::DeserializeOwned>(
+    entity: Entity,
+    changes: &[Change],
+) -> DeskResult<Vec<(T, &Value)>> {
+    changes
+        .iter()
+        .map(|change| {
+            let Some(data) = &change.data else {
+                return Err(DeskError::new(
+                    ErrorCode::NotATallydeskServer,
+                    format!(
+                        "the server sent a {} change without the record",
+                        entity_name(entity)
+                    ),
+                ));
+            };
+            let record = T::deserialize(data).map_err(|e| bad_data(entity, &e))?;
+            Ok((record, data))
+        })
+        .collect()
+}
+
+/// Writes a run of upserts of one entity (in log order) and keeps each as the server's copy.
+async fn upsert_run(tx: &mut Tx, entity: Entity, changes: &[Change], now: i64) -> DeskResult<()> {
+    let data: Vec<&Value> = match entity {
+        // The desktop does not keep the server's expenses and SLA settings yet.
+        Entity::Expense | Entity::SlaPolicy | Entity::Calendar => return Ok(()),
         Entity::Ticket => {
-            let ticket: Ticket = serde_json::from_value(data.clone()).map_err(parse)?;
-            write_ticket(tx, &ticket, now).await?;
-            write_thread(tx, &id, now).await?;
+            let tickets = records::<Ticket>(entity, changes)?;
+            let (tickets, data): (Vec<Ticket>, Vec<&Value>) = tickets.into_iter().unzip();
+            write_tickets(tx, &tickets, now).await?;
+            let ids: Vec<String> = tickets.iter().map(|t| t.id.to_string()).collect();
+            write_threads(tx, &ids, now).await?;
+            data
         }
         Entity::Comment => {
-            let comment: Comment = serde_json::from_value(data.clone()).map_err(parse)?;
-            write_comment(tx, &comment, now).await?;
+            let comments = records::<Comment>(entity, changes)?;
+            let (comments, data): (Vec<Comment>, Vec<&Value>) = comments.into_iter().unzip();
+            write_comments(tx, &comments, now).await?;
+            data
         }
         Entity::Activity => {
-            let activity: Activity = serde_json::from_value(data.clone()).map_err(parse)?;
-            write_activity(tx, &activity, now).await?;
+            let activity = records::<Activity>(entity, changes)?;
+            let (activity, data): (Vec<Activity>, Vec<&Value>) = activity.into_iter().unzip();
+            write_activity(tx, &activity).await?;
+            data
         }
         Entity::Customer => {
-            let customer: Customer = serde_json::from_value(data.clone()).map_err(parse)?;
-            write_customer(tx, &customer).await?;
+            let customers = records::<Customer>(entity, changes)?;
+            for (customer, _) in &customers {
+                write_customer(tx, customer).await?;
+            }
+            customers.into_iter().map(|(_, data)| data).collect()
         }
         Entity::Member => {
-            let member: Member = serde_json::from_value(data.clone()).map_err(parse)?;
-            let name = member
-                .name
-                .clone()
-                .or_else(|| member.email.clone())
-                .unwrap_or_else(|| "Unknown".to_owned());
-            let person = Person {
-                id: member.user_id,
-                name,
-                email: member.email,
-                role: member.role,
-            };
-            upsert_user(tx, &person, now).await?;
+            let members = records::<Member>(entity, changes)?;
+            for (member, _) in &members {
+                let name = member
+                    .name
+                    .clone()
+                    .or_else(|| member.email.clone())
+                    .unwrap_or_else(|| "Unknown".to_owned());
+                let person = Person {
+                    id: member.user_id,
+                    name,
+                    email: member.email.clone(),
+                    role: member.role,
+                };
+                upsert_user(tx, &person, now).await?;
+            }
+            members.into_iter().map(|(_, data)| data).collect()
         }
-    }
+    };
+    let rows: Vec<Value> = changes
+        .iter()
+        .zip(data)
+        .map(|(change, data)| serde_json::json!([change.id.to_string(), data]))
+        .collect();
     sqlx::query(
-        "insert into sync_base (entity, id, data) values (?, ?, ?)
+        "insert into sync_base (entity, id, data)
+         select ?1, j.value ->> 0, j.value -> 1 from json_each(?2) as j where true
          on conflict (entity, id) do update set data = excluded.data",
     )
-    .bind(entity)
-    .bind(&id)
-    .bind(data.to_string())
+    .bind(entity_name(entity))
+    .bind(Value::Array(rows).to_string())
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// A person a record refers to, known by id only until their membership arrives.
-async fn known_user(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
+/// People records refer to, known by id only until their membership arrives.
+async fn known_users(tx: &mut Tx, ids: &BTreeSet<String>, now: i64) -> DeskResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
-        "insert or ignore into users (id, name, role, updated_at) values (?, 'Unknown', 'requester', ?)",
+        "insert or ignore into users (id, name, role, updated_at)
+         select j.value, 'Unknown', 'requester', ?2 from json_each(?1) as j",
     )
-    .bind(id)
+    .bind(json_list(ids))
     .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-async fn write_ticket(tx: &mut Tx, t: &Ticket, now: i64) -> DeskResult<()> {
-    known_user(tx, &t.requester_id.to_string(), now).await?;
-    if let Some(a) = t.assignee_id {
-        known_user(tx, &a.to_string(), now).await?;
+fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    Value::Array(items.into_iter().cloned().map(Value::String).collect()).to_string()
+}
+
+/// Writes tickets as the server sent them, with stubs for the people and customers they
+/// name.
+async fn write_tickets(tx: &mut Tx, tickets: &[Ticket], now: i64) -> DeskResult<()> {
+    if tickets.is_empty() {
+        return Ok(());
     }
-    if let Some(c) = t.customer_id {
+    let people: BTreeSet<String> = tickets
+        .iter()
+        .flat_map(|t| [Some(t.requester_id), t.assignee_id])
+        .flatten()
+        .map(|u| u.to_string())
+        .collect();
+    known_users(tx, &people, now).await?;
+    let customers: BTreeSet<String> = tickets
+        .iter()
+        .filter_map(|t| t.customer_id.map(|c| c.to_string()))
+        .collect();
+    if !customers.is_empty() {
         sqlx::query(
-            "insert or ignore into customers (id, name, created_at, updated_at) values (?, 'Unknown', ?, ?)",
+            "insert or ignore into customers (id, name, created_at, updated_at)
+             select j.value, 'Unknown', ?2, ?2 from json_each(?1) as j",
         )
-        .bind(c.to_string())
-        .bind(now)
+        .bind(json_list(&customers))
         .bind(now)
         .execute(&mut **tx)
         .await?;
     }
-    // The server numbers tickets; a pending local ticket holding this number moves aside.
-    sqlx::query(
-        "update tickets set number = (select max(number) from tickets) + 1 where number = ? and id != ?",
+    let rows: Vec<Value> = tickets
+        .iter()
+        .map(|t| {
+            serde_json::json!([
+                t.id.to_string(),
+                t.number,
+                t.title,
+                t.description,
+                t.status.as_str(),
+                t.priority.as_str(),
+                t.category,
+                t.requester_id.to_string(),
+                t.assignee_id.map(|a| a.to_string()),
+                t.customer_id.map(|c| c.to_string()),
+                t.hold_reason,
+                to_micros(t.created_at),
+                to_micros(t.updated_at),
+                t.first_responded_at.map(to_micros),
+                t.resolved_at.map(to_micros),
+                t.closed_at.map(to_micros),
+                t.version,
+            ])
+        })
+        .collect();
+    // The server numbers tickets; a pending local ticket holding one of these numbers moves
+    // aside, one ticket at a time (moving it may take the number of a later one).
+    let all = Value::Array(rows);
+    let clash: Option<i64> = sqlx::query_scalar(
+        "select 1 from json_each(?1) as j join tickets t on t.number = j.value ->> 1
+          where t.id != j.value ->> 0 limit 1",
     )
-    .bind(t.number)
-    .bind(t.id.to_string())
-    .execute(&mut **tx)
+    .bind(all.to_string())
+    .fetch_optional(&mut **tx)
     .await?;
+    let Value::Array(rows) = all else {
+        unreachable!("built as an array")
+    };
+    if clash.is_none() {
+        return insert_tickets(tx, &Value::Array(rows).to_string()).await;
+    }
+    for (t, row) in tickets.iter().zip(rows) {
+        sqlx::query(
+            "update tickets set number = (select max(number) from tickets) + 1
+              where number = ? and id != ?",
+        )
+        .bind(t.number)
+        .bind(t.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+        insert_tickets(tx, &Value::Array(vec![row]).to_string()).await?;
+    }
+    Ok(())
+}
+
+/// Inserts or replaces tickets given as a JSON array of rows.
+async fn insert_tickets(tx: &mut Tx, rows: &str) -> DeskResult<()> {
     sqlx::query(
         "insert into tickets (id, number, title, description, status, priority, category, requester_id,
                               assignee_id, customer_id, hold_reason, created_at, updated_at,
                               first_responded_at, resolved_at, closed_at, version, deleted_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)
+         select j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4,
+                j.value ->> 5, j.value ->> 6, j.value ->> 7, j.value ->> 8, j.value ->> 9,
+                j.value ->> 10, j.value ->> 11, j.value ->> 12, j.value ->> 13, j.value ->> 14,
+                j.value ->> 15, j.value ->> 16, null
+           from json_each(?1) as j where true
          on conflict (id) do update set number = excluded.number, title = excluded.title,
                 description = excluded.description, status = excluded.status,
                 priority = excluded.priority, category = excluded.category,
@@ -387,23 +514,7 @@ async fn write_ticket(tx: &mut Tx, t: &Ticket, now: i64) -> DeskResult<()> {
                 resolved_at = excluded.resolved_at, closed_at = excluded.closed_at,
                 version = excluded.version, deleted_at = null",
     )
-    .bind(t.id.to_string())
-    .bind(t.number)
-    .bind(&t.title)
-    .bind(&t.description)
-    .bind(t.status.as_str())
-    .bind(t.priority.as_str())
-    .bind(&t.category)
-    .bind(t.requester_id.to_string())
-    .bind(t.assignee_id.map(|a| a.to_string()))
-    .bind(t.customer_id.map(|c| c.to_string()))
-    .bind(&t.hold_reason)
-    .bind(to_micros(t.created_at))
-    .bind(to_micros(t.updated_at))
-    .bind(t.first_responded_at.map(to_micros))
-    .bind(t.resolved_at.map(to_micros))
-    .bind(t.closed_at.map(to_micros))
-    .bind(t.version)
+    .bind(rows)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -417,60 +528,134 @@ async fn ticket_present(tx: &mut Tx, id: &str) -> DeskResult<bool> {
     Ok(found.is_some())
 }
 
-async fn write_comment(tx: &mut Tx, c: &Comment, now: i64) -> DeskResult<()> {
-    if !ticket_present(tx, &c.ticket_id.to_string()).await? {
-        // Its ticket is not visible here; the base keeps it for when it is.
+/// Writes comments whose ticket is here; the others' tickets are not visible here, and the
+/// base keeps them for when they are.
+async fn write_comments(tx: &mut Tx, comments: &[Comment], now: i64) -> DeskResult<()> {
+    if comments.is_empty() {
         return Ok(());
     }
-    known_user(tx, &c.author_id.to_string(), now).await?;
+    let rows: Vec<Value> = comments
+        .iter()
+        .map(|c| {
+            serde_json::json!([
+                c.id.to_string(),
+                c.ticket_id.to_string(),
+                c.author_id.to_string(),
+                c.body,
+                c.internal,
+                to_micros(c.created_at),
+            ])
+        })
+        .collect();
+    let rows = Value::Array(rows).to_string();
+    sqlx::query(
+        "insert or ignore into users (id, name, role, updated_at)
+         select distinct j.value ->> 2, 'Unknown', 'requester', ?2 from json_each(?1) as j
+          where exists (select 1 from tickets t where t.id = j.value ->> 1)",
+    )
+    .bind(&rows)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    // The search index gets each ticket's new comments at once, not one rewrite of its row
+    // per comment as the insert trigger would: with the trigger set aside, the text it would
+    // append is gathered, the comments written, the text appended, and the trigger put back
+    // as the schema defines it.
+    let trigger: Option<String> = sqlx::query_scalar(
+        "select sql from sqlite_master where type = 'trigger' and name = 'comments_search_insert'",
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    if trigger.is_some() {
+        sqlx::query(
+            "create temp table if not exists sync_thread_text (r integer primary key, text text not null)",
+        )
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("delete from temp.sync_thread_text")
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "insert into temp.sync_thread_text (r, text)
+             select t.rowid, group_concat(j.value ->> 3, ' ')
+               from json_each(?1) as j join tickets t on t.id = j.value ->> 1
+              where not exists (select 1 from comments c where c.id = j.value ->> 0)
+              group by t.rowid",
+        )
+        .bind(&rows)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("drop trigger comments_search_insert")
+            .execute(&mut **tx)
+            .await?;
+    }
     sqlx::query(
         "insert into comments (id, ticket_id, author_id, body, internal, created_at)
-         values (?, ?, ?, ?, ?, ?)
+         select j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4,
+                j.value ->> 5
+           from json_each(?1) as j
+          where exists (select 1 from tickets t where t.id = j.value ->> 1)
          on conflict (id) do update set author_id = excluded.author_id, body = excluded.body,
                 internal = excluded.internal, created_at = excluded.created_at, deleted_at = null",
     )
-    .bind(c.id.to_string())
-    .bind(c.ticket_id.to_string())
-    .bind(c.author_id.to_string())
-    .bind(&c.body)
-    .bind(c.internal)
-    .bind(to_micros(c.created_at))
+    .bind(&rows)
     .execute(&mut **tx)
     .await?;
-    Ok(())
-}
-
-/// The comments the server sent for a ticket before the ticket itself (the log gives each
-/// record at its latest change, so a comment can precede its ticket's newer change).
-async fn write_thread(tx: &mut Tx, ticket: &str, now: i64) -> DeskResult<()> {
-    let rows: Vec<String> = sqlx::query_scalar(
-        "select data from sync_base where entity = 'comment'
-            and json_extract(data, '$.ticket_id') = ?",
-    )
-    .bind(ticket)
-    .fetch_all(&mut **tx)
-    .await?;
-    for data in rows {
-        let comment: Comment =
-            serde_json::from_str(&data).map_err(|e| bad_data(Entity::Comment, &e))?;
-        write_comment(tx, &comment, now).await?;
+    if let Some(trigger) = trigger {
+        sqlx::query(
+            "update ticket_search
+                set comments = comments || ' '
+                    || (select s.text from temp.sync_thread_text s where s.r = ticket_search.rowid)
+              where rowid in (select r from temp.sync_thread_text)",
+        )
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(&trigger).execute(&mut **tx).await?;
     }
     Ok(())
 }
 
-async fn write_activity(tx: &mut Tx, a: &Activity, _now: i64) -> DeskResult<()> {
+/// The comments the server sent for these tickets before the tickets themselves (the log
+/// gives each record at its latest change, so a comment can precede its ticket's newer
+/// change).
+async fn write_threads(tx: &mut Tx, tickets: &[String], now: i64) -> DeskResult<()> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "select data from sync_base where entity = 'comment'
+            and json_extract(data, '$.ticket_id') in (select j.value from json_each(?1) as j)",
+    )
+    .bind(json_list(tickets))
+    .fetch_all(&mut **tx)
+    .await?;
+    let comments = rows
+        .iter()
+        .map(|data| serde_json::from_str(data).map_err(|e| bad_data(Entity::Comment, &e)))
+        .collect::<DeskResult<Vec<Comment>>>()?;
+    write_comments(tx, &comments, now).await
+}
+
+async fn write_activity(tx: &mut Tx, activity: &[Activity]) -> DeskResult<()> {
+    let rows: Vec<Value> = activity
+        .iter()
+        .map(|a| {
+            serde_json::json!([
+                a.id.to_string(),
+                a.ticket_id.map(|t| t.to_string()),
+                a.actor_id.to_string(),
+                a.action,
+                a.field,
+                a.before.as_ref().map(Value::to_string),
+                a.after.as_ref().map(Value::to_string),
+                to_micros(a.at),
+            ])
+        })
+        .collect();
     sqlx::query(
         "insert or replace into activity (id, ticket_id, actor_id, action, field, before, after, at)
-         values (?, ?, ?, ?, ?, ?, ?, ?)",
+         select j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4,
+                j.value ->> 5, j.value ->> 6, j.value ->> 7
+           from json_each(?1) as j",
     )
-    .bind(a.id.to_string())
-    .bind(a.ticket_id.map(|t| t.to_string()))
-    .bind(a.actor_id.to_string())
-    .bind(&a.action)
-    .bind(&a.field)
-    .bind(a.before.as_ref().map(Value::to_string))
-    .bind(a.after.as_ref().map(Value::to_string))
-    .bind(to_micros(a.at))
+    .bind(Value::Array(rows).to_string())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -690,8 +875,8 @@ async fn restore_ticket(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
         Some(data) => {
             let ticket: Ticket =
                 serde_json::from_str(&data).map_err(|e| bad_data(Entity::Ticket, &e))?;
-            write_ticket(tx, &ticket, now).await?;
-            write_thread(tx, id, now).await?;
+            write_tickets(tx, std::slice::from_ref(&ticket), now).await?;
+            write_threads(tx, &[id.to_owned()], now).await?;
         }
         None => tombstone_ticket(tx, id, now, false).await?,
     }
