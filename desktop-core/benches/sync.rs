@@ -1,0 +1,600 @@
+//! Benchmark of the desktop's sync against a real server. Not a test: it prints figures and
+//! asserts nothing about time.
+//!
+//! Run it with `scripts/bench desktop-sync` (`--help` lists the options). It
+//! 1. starts a database (a private PostgreSQL cluster, or a database on `DATABASE_URL`'s server,
+//!    as `scripts/bench sync` does) and serves the API in this process on 127.0.0.1:0 with its
+//!    built-in issuer and the LISTEN connection that feeds the `changed` events;
+//! 2. signs desktops in through the built-in issuer's password form, as the tests do (tokens
+//!    stay in memory: no keychain is needed);
+//! 3. seeds the tenant with 10,000 tickets and 50,000 comments (as `scripts/bench sync` does)
+//!    and times the first sync of an empty desktop with `Replica::sync`; a second empty desktop
+//!    pulls and applies page by page, one after the other, to split the time into the server's
+//!    pull and the desktop's apply;
+//! 4. measures change propagation from desktop A to desktop B while both are online: B runs
+//!    the live loop (`sync::live::run`) and picks A's changes up from the server's `changed`
+//!    events; A makes 100 changes (50 tickets, each followed by a comment on it), once with its
+//!    own live loop (which waits `live::DEBOUNCE` for more writes) and once syncing right
+//!    after each write;
+//! 5. measures push throughput from a desktop: mutations made offline, pushed in batches of
+//!    `sync::PUSH_BATCH`.
+
+#[path = "../../server/benches/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+#[path = "../tests/core/account_harness.rs"]
+#[allow(dead_code)]
+mod account_harness;
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail, ensure};
+use chrono::Utc;
+use clap::Parser;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tallydesk_desktop_core::account::{Connection, Keychain, Setup};
+use tallydesk_desktop_core::sync::{Replica, SyncState, live, store};
+use tallydesk_desktop_core::{Clock, Desk, Store};
+use tallydesk_server::issuer::keys::KeyRing;
+use tallydesk_server::issuer::password::Password;
+use tallydesk_server::{AppState, db};
+use tallydesk_shared::api::CreateTicket;
+use tallydesk_shared::sync::{MAX_PULL_LIMIT, PushRequest};
+use tallydesk_shared::{TenantId, TicketId, UserId};
+
+use account_harness::{AUDIENCE, Behaviour, TestBrowser};
+use common::{Interrupts, Machine, Place, grouped, uuid_v7_sql};
+
+/// Times the desktop's first sync of a big tenant, change propagation and push throughput.
+#[derive(Debug, Parser)]
+#[command(
+    name = "scripts/bench desktop-sync",
+    bin_name = "scripts/bench desktop-sync"
+)]
+struct Args {
+    /// Tickets in the tenant.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    tickets: u32,
+    /// Comments on each ticket.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
+    comments_per_ticket: u32,
+    /// Changes propagated from desktop A to desktop B, in each mode.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    changes: u32,
+    /// Mutations pushed from one desktop (half tickets, half comments).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pushed: u32,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+const EMAIL: &str = "ana@example.com";
+const PASSPHRASE: &str = "correct horse battery";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the benchmark, then removes its database whatever happened (Ctrl-C included).
+async fn run(args: &Args) -> anyhow::Result<()> {
+    let mut interrupts = Interrupts::listen()?;
+    let place = tokio::select! {
+        place = Place::open() => place?,
+        () = interrupts.recv() => return Err(anyhow!("interrupted")),
+    };
+    let outcome = tokio::select! {
+        outcome = bench(args, &place) => outcome,
+        () = interrupts.recv() => Err(anyhow!("interrupted")),
+    };
+    let removed = place.remove().await;
+    match (outcome, removed) {
+        (Err(error), Err(cleanup)) => {
+            eprintln!("bench: warning: could not remove the benchmark database: {cleanup:#}");
+            Err(error)
+        }
+        (outcome, removed) => outcome.and(removed),
+    }
+}
+
+async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
+    let owner = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(place.options().clone())
+        .await
+        .context("connecting to the benchmark database")?;
+    db::migrate(&owner).await?;
+    let server = Server::start(&owner).await?;
+    let machine = Machine::describe(&owner, place).await?;
+
+    let a = Desktop::sign_in(&server.url).await?;
+    let scope = a
+        .replica
+        .desk()
+        .sync_scope()
+        .context("desktop A has a sync scope once signed in")?;
+
+    eprintln!(
+        "bench: seeding {} tickets and {} comments",
+        grouped(args.tickets.into()),
+        grouped(u64::from(args.tickets) * u64::from(args.comments_per_ticket))
+    );
+    let comments = seed(&owner, scope.tenant_id, scope.user.id, args).await?;
+    sqlx::raw_sql("analyze").execute(&owner).await?;
+
+    eprintln!("bench: the first sync of an empty desktop (Replica::sync)");
+    let b = Desktop::sign_in(&server.url).await?;
+    let started = Instant::now();
+    b.sync().await?;
+    let first_sync = started.elapsed();
+    let tickets_on_b = b.tickets().await?;
+    ensure!(
+        tickets_on_b >= i64::from(args.tickets),
+        "desktop B should hold every ticket after its first sync, not {tickets_on_b}"
+    );
+
+    if args.comments_per_ticket > 0 {
+        let found: i64 = sqlx::query_scalar(
+            "select count(*) from ticket_search where ticket_search match 'rollers'",
+        )
+        .fetch_one(&b.desk().store().pool)
+        .await?;
+        ensure!(
+            found == tickets_on_b,
+            "search should find every ticket by its comments' words, found {found}"
+        );
+    }
+
+    eprintln!("bench: the same snapshot pulled and applied one page after the other");
+    let c = Desktop::sign_in(&server.url).await?;
+    let split = split_pull_apply(&c).await?;
+
+    eprintln!("bench: propagation A -> B, A's live loop");
+    let b_loop = tokio::spawn(live::run(b.replica.clone(), Arc::default()));
+    let a_loop = tokio::spawn(live::run(a.replica.clone(), Arc::default()));
+    a.online().await?;
+    b.online().await?;
+    let with_loop = propagate(&a, &b, args.changes, |_| async { Ok(()) }).await?;
+    a_loop.abort();
+    ensure!(a_loop.await.is_err_and(|e| e.is_cancelled()));
+
+    eprintln!("bench: propagation A -> B, A syncing right after each write");
+    let at_once = propagate(&a, &b, args.changes, |a: &Desktop| {
+        let replica = a.replica.clone();
+        async move { Ok(replica.sync().await?) }
+    })
+    .await?;
+    b_loop.abort();
+
+    eprintln!("bench: pushing {} mutations from desktop A", args.pushed);
+    let pushed = push(&a, args.pushed).await?;
+
+    println!();
+    println!("Tallydesk desktop sync benchmark");
+    print!("{machine}");
+    println!(
+        "  data      one tenant: {} tickets, {} comments (+ their activity), {} changes in all",
+        grouped(args.tickets.into()),
+        grouped(comments),
+        grouped(split.changes as u64),
+    );
+    println!(
+        "  desktop   tallydesk-desktop-core's Replica on a fresh SQLite store in a temporary \
+         directory, signed in through the server's built-in issuer; server in this process"
+    );
+    println!();
+    println!(
+        "first sync of an empty desktop, Replica::sync end to end       {:>8.2} s",
+        first_sync.as_secs_f64()
+    );
+    println!(
+        "  page by page, one after the other ({} pages of up to {MAX_PULL_LIMIT}): \
+         pull {:.2} s (server + HTTP + parse) + apply {:.2} s = {:.2} s",
+        split.pages,
+        split.pull.as_secs_f64(),
+        split.apply.as_secs_f64(),
+        (split.pull + split.apply).as_secs_f64()
+    );
+    println!();
+    println!(
+        "{:<52} {:>8} {:>8} {:>8} {:>8}",
+        "propagation A -> B (B's live loop)", "changes", "p50 ms", "p95 ms", "max ms"
+    );
+    println!(
+        "{:<52} {with_loop}",
+        "A's live loop (waits DEBOUNCE for more writes)"
+    );
+    println!("{:<52} {at_once}", "A syncs right after each write");
+    println!();
+    println!(
+        "push      {} mutations made offline (tickets, each with a comment), pushed in batches \
+         of {}: {:.2} s = {:.0} mutations/s",
+        grouped(pushed.mutations),
+        tallydesk_desktop_core::sync::PUSH_BATCH,
+        pushed.elapsed.as_secs_f64(),
+        pushed.mutations as f64 / pushed.elapsed.as_secs_f64(),
+    );
+    drop(server);
+    owner.close().await;
+    Ok(())
+}
+
+/// The API on a loopback port with its built-in issuer and `changed` events.
+struct Server {
+    url: String,
+    _listening: tallydesk_server::events::Listening,
+    serving: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.serving.abort();
+    }
+}
+
+impl Server {
+    async fn start(owner: &PgPool) -> anyhow::Result<Server> {
+        let options = (*owner.connect_options()).clone();
+        let pool = db::app_pool(options.clone(), 8).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let clock = tallydesk_server::Clock::system();
+        let keys = KeyRing::open(pool.clone(), clock.now()).await?;
+        let verifier = tallydesk_server::auth::jwt::Verifier::new(
+            Vec::new(),
+            AUDIENCE.to_owned(),
+            reqwest::Client::new(),
+        );
+        let state = AppState::new(pool, verifier, clock.clone()).with_builtin_issuer(
+            tallydesk_server::issuer::BuiltinIssuer::new(
+                url.clone(),
+                AUDIENCE.to_owned(),
+                Arc::new(keys),
+            ),
+        );
+        let email = tallydesk_shared::ticket::Email::parse(EMAIL).map_err(|e| anyhow!("{e:?}"))?;
+        let password =
+            Password::parse("password", PASSPHRASE, EMAIL).map_err(|e| anyhow!("{e:?}"))?;
+        tallydesk_server::admin::create_admin(
+            owner,
+            &url,
+            &email,
+            Some("Ana"),
+            &password,
+            clock.now(),
+        )
+        .await?;
+        let listening = state.events.listen(options);
+        listening.ready().await;
+        let serving = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, tallydesk_server::app(state)).await {
+                eprintln!("bench: the server stopped: {e}");
+            }
+        });
+        Ok(Server {
+            url,
+            _listening: listening,
+            serving,
+        })
+    }
+}
+
+/// A desktop: its own SQLite store, signed in as the admin.
+struct Desktop {
+    replica: Replica,
+    connection: Connection,
+    _dir: tempfile::TempDir,
+    _browser: TestBrowser,
+}
+
+impl Desktop {
+    async fn sign_in(server: &str) -> anyhow::Result<Desktop> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(&dir.path().join("workspace.db")).await?;
+        let desk = Desk::open(store, Clock::system(), "Bench", false).await?;
+        let browser = TestBrowser::new(Behaviour::Password {
+            email: EMAIL.into(),
+            password: PASSPHRASE.into(),
+        });
+        let setup = Setup {
+            clock: Clock::system(),
+            browser: browser.browser(),
+            keychain: Keychain::unavailable("the benchmark keeps its tokens in memory"),
+            sign_in_timeout: Duration::from_secs(60),
+        };
+        let connection = Connection::open(desk.clone(), setup).await?;
+        connection.sign_in(server, server).await?;
+        Ok(Desktop {
+            replica: Replica::new(desk, connection.clone()),
+            connection,
+            _dir: dir,
+            _browser: browser,
+        })
+    }
+
+    async fn sync(&self) -> anyhow::Result<()> {
+        self.replica.sync().await?;
+        Ok(())
+    }
+
+    fn desk(&self) -> &Desk {
+        self.replica.desk()
+    }
+
+    async fn tickets(&self) -> anyhow::Result<i64> {
+        Ok(
+            sqlx::query_scalar("select count(*) from tickets where deleted_at is null")
+                .fetch_one(&self.desk().store().pool)
+                .await?,
+        )
+    }
+
+    /// Waits until the live loop's first sync went through.
+    async fn online(&self) -> anyhow::Result<()> {
+        let mut status = self.replica.watch_status();
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            status.wait_for(|s| s.state == SyncState::Online),
+        )
+        .await
+        .context("waiting for a desktop to come online")??;
+        Ok(())
+    }
+}
+
+/// The snapshot pulled and applied page by page, timing each side.
+struct Split {
+    pages: usize,
+    changes: usize,
+    pull: Duration,
+    apply: Duration,
+}
+
+async fn split_pull_apply(desktop: &Desktop) -> anyhow::Result<Split> {
+    let store = desktop.desk().store();
+    let scope = desktop
+        .desk()
+        .sync_scope()
+        .context("signed in, the desktop has a scope")?;
+    store::enter_scope(store, &scope, micros_now()).await?;
+    let mut split = Split {
+        pages: 0,
+        changes: 0,
+        pull: Duration::ZERO,
+        apply: Duration::ZERO,
+    };
+    let mut cursor = 0;
+    loop {
+        let asked = Instant::now();
+        let page = desktop.connection.sync_pull(cursor, MAX_PULL_LIMIT).await?;
+        split.pull += asked.elapsed();
+        let applying = Instant::now();
+        store::apply_page(store, &page.changes, page.cursor, micros_now()).await?;
+        split.apply += applying.elapsed();
+        split.pages += 1;
+        split.changes += page.changes.len();
+        cursor = page.cursor;
+        if !page.has_more {
+            return Ok(split);
+        }
+    }
+}
+
+fn micros_now() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+/// Latencies of changes seen on B, sorted.
+struct Latencies(Vec<Duration>);
+
+impl std::fmt::Display for Latencies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let at = |q: f64| {
+            let i = ((self.0.len() as f64 * q).ceil() as usize).saturating_sub(1);
+            self.0.get(i).copied().unwrap_or_default()
+        };
+        write!(
+            f,
+            "{:>8} {:>8.0} {:>8.0} {:>8.0}",
+            self.0.len(),
+            ms(at(0.5)),
+            ms(at(0.95)),
+            ms(self.0.last().copied().unwrap_or_default())
+        )
+    }
+}
+
+/// A makes `changes` changes (a ticket, then a comment on it, and again); after each write
+/// `then` runs on A, and the time until B's store has the change is taken.
+async fn propagate<F, Fut>(
+    a: &Desktop,
+    b: &Desktop,
+    changes: u32,
+    then: F,
+) -> anyhow::Result<Latencies>
+where
+    F: Fn(&Desktop) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut times = Vec::new();
+    let mut ticket: Option<TicketId> = None;
+    for i in 0..changes {
+        let started = Instant::now();
+        match ticket.take() {
+            None => {
+                let made = a
+                    .desk()
+                    .create_ticket(&CreateTicket {
+                        title: format!("Propagated ticket {i}"),
+                        description: "Made on desktop A while B is online.".into(),
+                        ..Default::default()
+                    })
+                    .await?;
+                then(a).await?;
+                let id = made.id;
+                seen_on(b, || async move { Ok(b.desk().ticket(id).await.is_ok()) }).await?;
+                ticket = Some(id);
+            }
+            Some(id) => {
+                let comment = a
+                    .desk()
+                    .add_comment(id, &format!("Comment {i} from desktop A"), false)
+                    .await?;
+                then(a).await?;
+                seen_on(b, || async move {
+                    Ok(b.desk()
+                        .comments(id)
+                        .await?
+                        .iter()
+                        .any(|c| c.id == comment.id))
+                })
+                .await?;
+            }
+        }
+        times.push(started.elapsed());
+    }
+    times.sort();
+    Ok(Latencies(times))
+}
+
+/// Polls B every 2 ms, for at most 30 s.
+async fn seen_on<F, Fut>(_b: &Desktop, check: F) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if check().await? {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    bail!("desktop B did not get desktop A's change within 30 s")
+}
+
+struct Pushed {
+    mutations: u64,
+    elapsed: Duration,
+}
+
+/// Makes `count` mutations on A offline (tickets, each followed by a comment), then pushes
+/// the outbox in batches as `Replica::sync` does, timing the pushes.
+async fn push(a: &Desktop, count: u32) -> anyhow::Result<Pushed> {
+    for i in 0..count / 2 {
+        let made = a
+            .desk()
+            .create_ticket(&CreateTicket {
+                title: format!("The scanner on floor {} is offline", i % 7),
+                description: "It shows a red light and nothing reaches the share.".into(),
+                ..Default::default()
+            })
+            .await?;
+        a.desk()
+            .add_comment(
+                made.id,
+                "Power-cycled it; watching whether it comes back.",
+                false,
+            )
+            .await?;
+    }
+    let store = a.desk().store();
+    let scope = a.desk().sync_scope().context("A is signed in")?;
+    let client_id = store::client_id(store).await?;
+    let started = Instant::now();
+    let mut mutations = 0;
+    loop {
+        let batch = store::pending(store, &scope, tallydesk_desktop_core::sync::PUSH_BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let response = a
+            .connection
+            .sync_push(&PushRequest {
+                client_id,
+                mutations: store::mutations(&batch),
+            })
+            .await?;
+        let settled = store::settle(store, &response.results).await?;
+        ensure!(!settled.is_empty(), "the server answered none of a push");
+        mutations += response.results.len() as u64;
+    }
+    let elapsed = started.elapsed();
+    let (unsent, rejected) = store::counts(store, &scope).await?;
+    ensure!(
+        unsent == 0 && rejected == 0,
+        "every pushed mutation should apply: {unsent} unsent, {rejected} rejected"
+    );
+    a.sync().await?;
+    Ok(Pushed { mutations, elapsed })
+}
+
+/// Bulk-inserts the tickets and their comments in one transaction scoped to the tenant, as
+/// `scripts/bench sync` does. Returns the number of comments.
+async fn seed(owner: &PgPool, tenant: TenantId, admin: UserId, args: &Args) -> anyhow::Result<u64> {
+    let now = Utc::now();
+    let mut tx = db::begin(owner, admin, Some(tenant)).await?;
+    let ticket_id = uuid_v7_sql("$3::timestamptz - interval '1 minute' * ($2::int - g.n)");
+    sqlx::query(&format!(
+        "insert into tickets (id, tenant_id, number, title, description, status, priority,
+                              category, requester_id, created_at, updated_at)
+         select {ticket_id}, $1::uuid, g.n,
+                format('Ticket %s: the printer on floor %s keeps jamming', g.n, g.n % 7),
+                format('Since this morning the printer on floor %s jams on every second page. '
+                       'We tried another tray and new paper; it still happens. Ticket %s.',
+                       g.n % 7, g.n),
+                (array['open', 'in_progress', 'resolved'])[1 + g.n % 3],
+                (array['low', 'medium', 'high', 'urgent'])[1 + g.n % 4],
+                'hardware', $4::uuid,
+                $3::timestamptz - interval '1 minute' * ($2::int - g.n),
+                $3::timestamptz - interval '1 minute' * ($2::int - g.n)
+           from generate_series(1, $2::int) as g(n)"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(i32::try_from(args.tickets)?)
+    .bind(now)
+    .bind(admin.as_uuid())
+    .execute(&mut *tx)
+    .await
+    .context("inserting tickets")?;
+    let comment_id = uuid_v7_sql("t.created_at + interval '1 second' * c.k");
+    let comments = sqlx::query(&format!(
+        "insert into comments (id, tenant_id, ticket_id, author_id, body, internal, created_at)
+         select {comment_id}, $1::uuid, t.id, $2::uuid,
+                format('Checked the printer again (%s of %s): the rollers look worn, '
+                       'ordering a replacement kit.', c.k, $3::int),
+                c.k % 4 = 0,
+                t.created_at + interval '1 second' * c.k
+           from tickets t cross join generate_series(1, $3::int) as c(k)
+          where t.tenant_id = $1::uuid
+          order by t.created_at, c.k"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(admin.as_uuid())
+    .bind(i32::try_from(args.comments_per_ticket)?)
+    .execute(&mut *tx)
+    .await
+    .context("inserting comments")?
+    .rows_affected();
+    sqlx::query("update tenant_counters set last_ticket_number = $2 where tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .bind(i64::from(args.tickets))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(comments)
+}
