@@ -49,6 +49,10 @@ pub enum Entity {
     Member,
     /// An expense on a claim ticket (`api::Expense`), visible like its ticket.
     Expense,
+    /// An SLA policy (`sla::Policy`), for those who may read the SLA settings (not requesters).
+    SlaPolicy,
+    /// A business calendar (`sla::CalendarRecord`), for those who may read the SLA settings.
+    Calendar,
 }
 
 #[derive(
@@ -58,7 +62,7 @@ pub enum Entity {
 pub enum ChangeOp {
     /// The record as it is now (created or changed): `data` holds it in its REST shape
     /// (`api::Ticket`, `api::Comment`, `api::Activity`, `api::Customer`, `api::Member`,
-    /// `api::Expense`).
+    /// `api::Expense`, `sla::Policy`, `sla::CalendarRecord`).
     Upsert,
     /// The record was deleted (a tombstone): remove it.
     Delete,

@@ -18,8 +18,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::sla::{self, Pending};
 
 /// SLA settings are staff's: requesters see only their own tickets' SLA.
+pub(crate) fn may_view(role: Role) -> bool {
+    role != Role::Requester
+}
+
 fn require_view(scope: &Scope) -> ApiResult<()> {
-    if scope.role == Role::Requester {
+    if !may_view(scope.role) {
         return Err(ApiError::forbidden(
             "requesters may not see the SLA settings",
         ));

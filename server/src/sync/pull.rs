@@ -85,6 +85,7 @@ struct Visibility {
     internal: bool,
     customers: bool,
     members: bool,
+    sla_settings: bool,
 }
 
 impl Visibility {
@@ -98,12 +99,18 @@ impl Visibility {
             internal: access(Action::ViewInternalNotes) != Access::Denied,
             customers: access(Action::ViewCustomers) != Access::Denied,
             members: access(Action::ViewMembers) != Access::Denied,
+            sla_settings: crate::http::sla::may_view(role),
         }
     }
 
     /// Whether the role sees every record of the tenant (nothing to evict, ever).
     fn everything(self) -> bool {
-        self.tickets_all && self.activity_all && self.internal && self.customers && self.members
+        self.tickets_all
+            && self.activity_all
+            && self.internal
+            && self.customers
+            && self.members
+            && self.sla_settings
     }
 }
 
@@ -170,7 +177,7 @@ pub async fn changes_after(
         read_to
     };
 
-    let mut records = Records::load(&mut scope.tx, &rows).await?;
+    let mut records = Records::load(&mut scope.tx, scope.tenant, &rows).await?;
     let mut changes = Vec::with_capacity(rows.len());
     for row in rows {
         let entity = entity(&row.entity)?;
@@ -238,6 +245,8 @@ async fn window(
                 when 'customer' then $10
                 when 'member' then $11
                 when 'expense' then $4 or ($5 and requester_id = $6)
+                when 'sla_policy' then $14
+                when 'calendar' then $14
             end, false)
           order by seq
           limit $12",
@@ -254,6 +263,7 @@ async fn window(
         v.members,
         limit,
         snapshot,
+        v.sla_settings,
     )
     .fetch_all(&mut *scope.tx)
     .await?)
@@ -291,6 +301,8 @@ async fn evictions(
                 when 'customer' then $9
                 when 'member' then $10
                 when 'expense' then $3 or ($4 and requester_id = $5)
+                when 'sla_policy' then $11
+                when 'calendar' then $11
             end, false)
           order by seq",
         scope.tenant.as_uuid(),
@@ -303,6 +315,7 @@ async fn evictions(
         v.activity_own,
         v.customers,
         v.members,
+        v.sla_settings,
     )
     .fetch_all(&mut *scope.tx)
     .await?;
@@ -330,7 +343,11 @@ fn entity(text: &str) -> ApiResult<Entity> {
 struct Records(HashMap<(Entity, Uuid), serde_json::Value>);
 
 impl Records {
-    async fn load(tx: &mut Transaction<'static, Postgres>, rows: &[LogRow]) -> ApiResult<Self> {
+    async fn load(
+        tx: &mut Transaction<'static, Postgres>,
+        tenant: TenantId,
+        rows: &[LogRow],
+    ) -> ApiResult<Self> {
         let mut ids: HashMap<&str, Vec<Uuid>> = HashMap::new();
         for row in rows.iter().filter(|r| r.op == "upsert") {
             ids.entry(row.entity.as_str())
@@ -361,6 +378,21 @@ impl Records {
         if let Some(ids) = ids.get("expense") {
             for e in expenses::by_ids(tx, ids).await? {
                 records.put(Entity::Expense, e.id.as_uuid(), &e)?;
+            }
+        }
+        // A tenant has a handful of SLA settings: read them all, keep the page's.
+        if let Some(ids) = ids.get("sla_policy") {
+            for p in crate::sla::policies(tx, tenant, None).await? {
+                if ids.contains(&p.id.as_uuid()) {
+                    records.put(Entity::SlaPolicy, p.id.as_uuid(), &p)?;
+                }
+            }
+        }
+        if let Some(ids) = ids.get("calendar") {
+            for c in crate::sla::calendars(tx, tenant, None).await? {
+                if ids.contains(&c.id.as_uuid()) {
+                    records.put(Entity::Calendar, c.id.as_uuid(), &c)?;
+                }
             }
         }
         if let Some(ids) = ids.get("member") {
@@ -523,12 +555,20 @@ mod tests {
         assert!(r.activity_own && !r.activity_all);
         assert!(!r.internal, "never internal notes");
         assert!(!r.customers && !r.members);
+        assert!(!r.sla_settings, "nor the SLA settings");
     }
 
     #[test]
     fn every_entity_name_in_the_log_parses() {
         for name in [
-            "ticket", "comment", "activity", "customer", "member", "expense",
+            "ticket",
+            "comment",
+            "activity",
+            "customer",
+            "member",
+            "expense",
+            "sla_policy",
+            "calendar",
         ] {
             assert!(entity(name).is_ok(), "{name}");
         }

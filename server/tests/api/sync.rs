@@ -773,3 +773,96 @@ async fn a_requester_pulls_a_big_log_in_bounded_pages_without_missing_a_change(p
          (took {pages})"
     );
 }
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn sla_settings_sync_to_staff_and_never_to_requesters(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let day = json!([["09:00", "17:00"]]);
+    let calendar = team
+        .admin
+        .post(
+            "/api/v1/calendars",
+            json!({ "name": "Lisbon office", "time_zone": "Europe/Lisbon",
+                    "weekly": { "mon": day, "tue": day, "wed": day, "thu": day, "fri": day } }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let policy = team
+        .admin
+        .post(
+            "/api/v1/sla-policies",
+            json!({ "name": "Urgent", "priorities": ["urgent"], "resolution_minutes": 240,
+                    "business_hours": true, "calendar_id": calendar["id"] }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let (calendar_id, policy_id) = (id_of(&calendar), id_of(&policy));
+
+    for staff in [&team.observer, &team.agent, &team.admin] {
+        let (changes, _) = pull_all(staff, 0, 1000).await;
+        let pulled = |entity: &str, id: &str| {
+            changes
+                .iter()
+                .find(|c| c["entity"] == entity && c["id"] == id)
+                .map(|c| c["data"].clone())
+        };
+        assert_eq!(
+            pulled("calendar", &calendar_id),
+            Some(calendar.clone()),
+            "the calendar as the REST API shows it"
+        );
+        assert_eq!(pulled("sla_policy", &policy_id), Some(policy.clone()));
+    }
+    let (changes, _) = pull_all(&team.requester, 0, 1000).await;
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["entity"] != "calendar" && c["entity"] != "sla_policy"),
+        "requesters never see the SLA settings"
+    );
+
+    let (_, cursor) = pull_all(&team.agent, 0, 1000).await;
+    let edited = team
+        .admin
+        .patch(
+            &format!("/api/v1/sla-policies/{policy_id}"),
+            json!({ "name": "Urgent (4 h)", "priorities": ["urgent"], "resolution_minutes": 240,
+                    "business_hours": true, "calendar_id": calendar_id, "version": 1 }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let (changes, cursor) = pull_all(&team.agent, cursor, 1000).await;
+    let upserts: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["entity"] == "sla_policy")
+        .collect();
+    assert_eq!(upserts.len(), 1, "one change per edit: {changes:?}");
+    assert_eq!(upserts[0]["data"], edited, "as it is now");
+
+    team.admin
+        .delete(&format!("/api/v1/sla-policies/{policy_id}"))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let (changes, cursor) = pull_all(&team.agent, cursor, 1000).await;
+    assert_eq!(
+        ids(&changes, "sla_policy", "delete"),
+        BTreeSet::from([policy_id]),
+        "a deleted policy is a tombstone"
+    );
+
+    let agent_id = team.agent.user_id().await;
+    team.admin
+        .patch(
+            &format!("/api/v1/members/{agent_id}"),
+            json!({ "role": "requester" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let (changes, _) = pull_all(&team.agent, cursor, 1000).await;
+    assert_eq!(
+        ids(&changes, "calendar", "evict"),
+        BTreeSet::from([calendar_id]),
+        "a member made requester loses the SLA settings"
+    );
+}
