@@ -43,12 +43,12 @@ use tallydesk_desktop_core::{Clock, Desk, Store};
 use tallydesk_server::issuer::keys::KeyRing;
 use tallydesk_server::issuer::password::Password;
 use tallydesk_server::{AppState, db};
+use tallydesk_shared::TicketId;
 use tallydesk_shared::api::CreateTicket;
 use tallydesk_shared::sync::{MAX_PULL_LIMIT, PushRequest};
-use tallydesk_shared::{TenantId, TicketId, UserId};
 
 use account_harness::{AUDIENCE, Behaviour, TestBrowser};
-use common::{Interrupts, Machine, Place, grouped, uuid_v7_sql};
+use common::{Interrupts, Machine, Place, grouped};
 
 /// Times the desktop's first sync of a big tenant, change propagation and push throughput.
 #[derive(Debug, Parser)]
@@ -132,7 +132,14 @@ async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
         grouped(args.tickets.into()),
         grouped(u64::from(args.tickets) * u64::from(args.comments_per_ticket))
     );
-    let comments = seed(&owner, scope.tenant_id, scope.user.id, args).await?;
+    let comments = common::seed_sync_tenant(
+        &owner,
+        scope.tenant_id,
+        scope.user.id,
+        args.tickets,
+        args.comments_per_ticket,
+    )
+    .await?;
     sqlx::raw_sql("analyze").execute(&owner).await?;
 
     eprintln!("bench: the first sync of an empty desktop (Replica::sync)");
@@ -541,60 +548,4 @@ async fn push(a: &Desktop, count: u32) -> anyhow::Result<Pushed> {
     );
     a.sync().await?;
     Ok(Pushed { mutations, elapsed })
-}
-
-/// Bulk-inserts the tickets and their comments in one transaction scoped to the tenant, as
-/// `scripts/bench sync` does. Returns the number of comments.
-async fn seed(owner: &PgPool, tenant: TenantId, admin: UserId, args: &Args) -> anyhow::Result<u64> {
-    let now = Utc::now();
-    let mut tx = db::begin(owner, admin, Some(tenant)).await?;
-    let ticket_id = uuid_v7_sql("$3::timestamptz - interval '1 minute' * ($2::int - g.n)");
-    sqlx::query(&format!(
-        "insert into tickets (id, tenant_id, number, title, description, status, priority,
-                              category, requester_id, created_at, updated_at)
-         select {ticket_id}, $1::uuid, g.n,
-                format('Ticket %s: the printer on floor %s keeps jamming', g.n, g.n % 7),
-                format('Since this morning the printer on floor %s jams on every second page. '
-                       'We tried another tray and new paper; it still happens. Ticket %s.',
-                       g.n % 7, g.n),
-                (array['open', 'in_progress', 'resolved'])[1 + g.n % 3],
-                (array['low', 'medium', 'high', 'urgent'])[1 + g.n % 4],
-                'hardware', $4::uuid,
-                $3::timestamptz - interval '1 minute' * ($2::int - g.n),
-                $3::timestamptz - interval '1 minute' * ($2::int - g.n)
-           from generate_series(1, $2::int) as g(n)"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(i32::try_from(args.tickets)?)
-    .bind(now)
-    .bind(admin.as_uuid())
-    .execute(&mut *tx)
-    .await
-    .context("inserting tickets")?;
-    let comment_id = uuid_v7_sql("t.created_at + interval '1 second' * c.k");
-    let comments = sqlx::query(&format!(
-        "insert into comments (id, tenant_id, ticket_id, author_id, body, internal, created_at)
-         select {comment_id}, $1::uuid, t.id, $2::uuid,
-                format('Checked the printer again (%s of %s): the rollers look worn, '
-                       'ordering a replacement kit.', c.k, $3::int),
-                c.k % 4 = 0,
-                t.created_at + interval '1 second' * c.k
-           from tickets t cross join generate_series(1, $3::int) as c(k)
-          where t.tenant_id = $1::uuid
-          order by t.created_at, c.k"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(admin.as_uuid())
-    .bind(i32::try_from(args.comments_per_ticket)?)
-    .execute(&mut *tx)
-    .await
-    .context("inserting comments")?
-    .rows_affected();
-    sqlx::query("update tenant_counters set last_ticket_number = $2 where tenant_id = $1")
-        .bind(tenant.as_uuid())
-        .bind(i64::from(args.tickets))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(comments)
 }

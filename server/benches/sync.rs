@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail, ensure};
 use chrono::Utc;
 use clap::Parser;
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tallydesk_server::auth::TENANT_HEADER;
 use tallydesk_server::auth::jwt::Verifier;
@@ -41,10 +40,10 @@ use tallydesk_shared::sync::{
     ClientId, CommentCreate, Intent, Mutation, MutationStatus, PullResponse, PushRequest,
     PushResponse, TicketCreate,
 };
-use tallydesk_shared::{CommentId, Role, TenantId, TicketId, UserId};
+use tallydesk_shared::{CommentId, Role, TenantId, TicketId};
 use uuid::Uuid;
 
-use common::{Interrupts, Machine, Place, grouped, uuid_v7_sql};
+use common::{Interrupts, Machine, Place, grouped};
 
 /// Seeds a tenant, pulls its snapshot as an empty desktop would and measures push throughput.
 #[derive(Debug, Parser)]
@@ -176,7 +175,14 @@ async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
         .await
         .context("analyze")?;
     let started = Instant::now();
-    let comments = seed(&owner, tenant, me.user.id, args).await?;
+    let comments = common::seed_sync_tenant(
+        &owner,
+        tenant,
+        me.user.id,
+        args.tickets,
+        args.comments_per_ticket,
+    )
+    .await?;
     let seeded_in = started.elapsed();
 
     // What the planner believed about the log when the first pull began: -1 is "never analysed".
@@ -249,62 +255,6 @@ async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
     app_pool.close().await;
     owner.close().await;
     Ok(())
-}
-
-/// Bulk-inserts the tickets and their comments in one transaction scoped to the tenant, the
-/// way an import would, and moves the ticket counter past them. Returns the number of comments.
-async fn seed(owner: &PgPool, tenant: TenantId, admin: UserId, args: &Args) -> anyhow::Result<u64> {
-    let now = Utc::now();
-    let mut tx = db::begin(owner, admin, Some(tenant)).await?;
-    let ticket_id = uuid_v7_sql("$3::timestamptz - interval '1 minute' * ($2::int - g.n)");
-    sqlx::query(&format!(
-        "insert into tickets (id, tenant_id, number, title, description, status, priority,
-                              category, requester_id, created_at, updated_at)
-         select {ticket_id}, $1::uuid, g.n,
-                format('Ticket %s: the printer on floor %s keeps jamming', g.n, g.n % 7),
-                format('Since this morning the printer on floor %s jams on every second page. '
-                       'We tried another tray and new paper; it still happens. Ticket %s.',
-                       g.n % 7, g.n),
-                (array['open', 'in_progress', 'resolved'])[1 + g.n % 3],
-                (array['low', 'medium', 'high', 'urgent'])[1 + g.n % 4],
-                'hardware', $4::uuid,
-                $3::timestamptz - interval '1 minute' * ($2::int - g.n),
-                $3::timestamptz - interval '1 minute' * ($2::int - g.n)
-           from generate_series(1, $2::int) as g(n)"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(i32::try_from(args.tickets)?)
-    .bind(now)
-    .bind(admin.as_uuid())
-    .execute(&mut *tx)
-    .await
-    .context("inserting tickets")?;
-    let comment_id = uuid_v7_sql("t.created_at + interval '1 second' * c.k");
-    let comments = sqlx::query(&format!(
-        "insert into comments (id, tenant_id, ticket_id, author_id, body, internal, created_at)
-         select {comment_id}, $1::uuid, t.id, $2::uuid,
-                format('Checked the printer again (%s of %s): the rollers look worn, '
-                       'ordering a replacement kit.', c.k, $3::int),
-                c.k % 4 = 0,
-                t.created_at + interval '1 second' * c.k
-           from tickets t cross join generate_series(1, $3::int) as c(k)
-          where t.tenant_id = $1::uuid
-          order by t.created_at, c.k"
-    ))
-    .bind(tenant.as_uuid())
-    .bind(admin.as_uuid())
-    .bind(i32::try_from(args.comments_per_ticket)?)
-    .execute(&mut *tx)
-    .await
-    .context("inserting comments")?
-    .rows_affected();
-    sqlx::query("update tenant_counters set last_ticket_number = $2 where tenant_id = $1")
-        .bind(tenant.as_uuid())
-        .bind(i64::from(args.tickets))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(comments)
 }
 
 /// Who calls the API, and where.

@@ -4,9 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use chrono::Utc;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, PgConnection, PgPool};
+use tallydesk_server::db;
 use tallydesk_server::embedded_pg::EmbeddedPostgres;
+use tallydesk_shared::{TenantId, UserId};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// SIGINT (Ctrl-C) and SIGTERM, caught from the start so the database is always removed.
@@ -259,4 +262,67 @@ pub fn grouped(n: u64) -> String {
         out.push(digit);
     }
     out
+}
+
+/// Bulk-inserts the tickets and their comments in one transaction scoped to the tenant, the
+/// way an import would, and moves the ticket counter past them (the sync benchmarks' tenant).
+/// Returns the number of comments.
+pub async fn seed_sync_tenant(
+    owner: &PgPool,
+    tenant: TenantId,
+    admin: UserId,
+    tickets: u32,
+    comments_per_ticket: u32,
+) -> anyhow::Result<u64> {
+    let now = Utc::now();
+    let mut tx = db::begin(owner, admin, Some(tenant)).await?;
+    let ticket_id = uuid_v7_sql("$3::timestamptz - interval '1 minute' * ($2::int - g.n)");
+    sqlx::query(&format!(
+        "insert into tickets (id, tenant_id, number, title, description, status, priority,
+                              category, requester_id, created_at, updated_at)
+         select {ticket_id}, $1::uuid, g.n,
+                format('Ticket %s: the printer on floor %s keeps jamming', g.n, g.n % 7),
+                format('Since this morning the printer on floor %s jams on every second page. '
+                       'We tried another tray and new paper; it still happens. Ticket %s.',
+                       g.n % 7, g.n),
+                (array['open', 'in_progress', 'resolved'])[1 + g.n % 3],
+                (array['low', 'medium', 'high', 'urgent'])[1 + g.n % 4],
+                'hardware', $4::uuid,
+                $3::timestamptz - interval '1 minute' * ($2::int - g.n),
+                $3::timestamptz - interval '1 minute' * ($2::int - g.n)
+           from generate_series(1, $2::int) as g(n)"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(i32::try_from(tickets)?)
+    .bind(now)
+    .bind(admin.as_uuid())
+    .execute(&mut *tx)
+    .await
+    .context("inserting tickets")?;
+    let comment_id = uuid_v7_sql("t.created_at + interval '1 second' * c.k");
+    let comments = sqlx::query(&format!(
+        "insert into comments (id, tenant_id, ticket_id, author_id, body, internal, created_at)
+         select {comment_id}, $1::uuid, t.id, $2::uuid,
+                format('Checked the printer again (%s of %s): the rollers look worn, '
+                       'ordering a replacement kit.', c.k, $3::int),
+                c.k % 4 = 0,
+                t.created_at + interval '1 second' * c.k
+           from tickets t cross join generate_series(1, $3::int) as c(k)
+          where t.tenant_id = $1::uuid
+          order by t.created_at, c.k"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(admin.as_uuid())
+    .bind(i32::try_from(comments_per_ticket)?)
+    .execute(&mut *tx)
+    .await
+    .context("inserting comments")?
+    .rows_affected();
+    sqlx::query("update tenant_counters set last_ticket_number = $2 where tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .bind(i64::from(tickets))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(comments)
 }
