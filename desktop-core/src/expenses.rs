@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
-use tallydesk_shared::api::CreateTicket;
+use tallydesk_shared::api::{CreateTicket, ExpenseLine, ReceiptRef};
 use tallydesk_shared::expense::{
     Currency, EXPENSE_CATEGORIES, ExpenseStatus, ItemDescription, Merchant,
 };
+use tallydesk_shared::sync::{ExpenseCreate, ExpenseDecide, Intent};
 use tallydesk_shared::ticket::{Category, FieldError, Notes, TicketTitle};
 use tallydesk_shared::{Action, ExpenseId, Role, Status, TicketId, UserId};
 
@@ -737,6 +738,45 @@ impl Desk {
         )
         .await?;
         touch_ticket(&mut tx, ticket, now).await?;
+        let receipt = sqlx::query(
+            "select r.sha256, r.media_type, r.byte_size from expenses e
+               join receipt_images r on r.sha256 = e.image_sha256
+              where e.id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| ReceiptRef {
+            sha256: r.get(0),
+            media_type: r.get(1),
+            size: r.get(2),
+        });
+        self.enqueue(
+            &mut tx,
+            Intent::ExpenseCreate(ExpenseCreate {
+                id,
+                ticket_id: ticket,
+                merchant: merchant.as_str().to_owned(),
+                spent_on,
+                currency: p.currency.as_str().to_owned(),
+                amount_minor: total,
+                subtotal_minor: p.subtotal,
+                tax_minor: p.tax,
+                category: Some(p.category.as_str().to_owned()),
+                items: p
+                    .items
+                    .iter()
+                    .map(|i| ExpenseLine {
+                        description: i.description.clone(),
+                        quantity: i.quantity.clone(),
+                        amount_minor: i.amount_minor,
+                    })
+                    .collect(),
+                note: p.note.as_ref().map(|n| n.as_str().to_owned()),
+                receipt,
+            }),
+        )
+        .await?;
         tx.commit().await?;
         self.written();
         self.load_expense(id).await
@@ -823,8 +863,18 @@ impl Desk {
         )
         .await?;
         touch_ticket(&mut tx, ticket, now).await?;
+        self.enqueue(
+            &mut tx,
+            Intent::ExpenseDecide(ExpenseDecide {
+                id,
+                ticket_id: ticket,
+                approve,
+                reason: note.as_ref().map(|n| n.as_str().to_owned()),
+            }),
+        )
+        .await?;
         tx.commit().await?;
-        self.touched();
+        self.written();
         self.load_expense(id).await
     }
 

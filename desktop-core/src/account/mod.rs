@@ -994,6 +994,27 @@ impl Connection {
         .await
     }
 
+    /// Uploads a receipt image to the active tenant's blob store.
+    pub async fn put_blob(&self, sha256: &str, media_type: &str, bytes: Vec<u8>) -> DeskResult<()> {
+        self.call(
+            |api, auth| {
+                let bytes = bytes.clone();
+                async move { api.put_blob(&auth, sha256, media_type, bytes).await }
+            },
+            true,
+        )
+        .await
+    }
+
+    /// A receipt image from the active tenant's blob store, if this user may see it.
+    pub async fn get_blob(&self, sha256: &str) -> DeskResult<Option<Vec<u8>>> {
+        self.call(
+            |api, auth| async move { api.get_blob(&auth, sha256).await },
+            true,
+        )
+        .await
+    }
+
     /// The active tenant's live event stream (Server-Sent Events), opened.
     pub async fn open_events(&self) -> DeskResult<reqwest::Response> {
         self.call(|api, auth| async move { api.events(&auth).await }, true)

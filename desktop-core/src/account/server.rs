@@ -247,6 +247,43 @@ impl ServerApi {
             .await
     }
 
+    /// Uploads a receipt image under its SHA-256 (idempotent: the same bytes again change
+    /// nothing).
+    pub async fn put_blob(
+        &self,
+        auth: &Auth,
+        sha256: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> DeskResult<()> {
+        let response = self
+            .request(Method::PUT, &format!("/blobs/{sha256}"), auth)
+            .header(reqwest::header::CONTENT_TYPE, media_type)
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.url, &e))?;
+        checked(&self.url, response).await.map(drop)
+    }
+
+    /// A receipt image's bytes; `None` while the server has none this user may see.
+    pub async fn get_blob(&self, auth: &Auth, sha256: &str) -> DeskResult<Option<Vec<u8>>> {
+        let response = self
+            .request(Method::GET, &format!("/blobs/{sha256}"), auth)
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.url, &e))?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = checked(&self.url, response).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unreachable(&self.url, &e))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
     /// The tenant's live events (`GET /events`, Server-Sent Events), open until either side
     /// ends it: over a client without an overall time limit.
     pub async fn events(&self, auth: &Auth) -> DeskResult<reqwest::Response> {
@@ -266,12 +303,7 @@ impl ServerApi {
             .send()
             .await
             .map_err(|e| unreachable(&self.url, &e))?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status();
-        let body: Option<ErrorBody> = response.json().await.ok();
-        Err(server_error(&self.url, status, body))
+        checked(&self.url, response).await
     }
 
     fn request(&self, method: Method, path: &str, auth: &Auth) -> RequestBuilder {
@@ -301,12 +333,7 @@ impl ServerApi {
             .send()
             .await
             .map_err(|e| unreachable(&self.url, &e))?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status();
-        let body: Option<ErrorBody> = response.json().await.ok();
-        Err(server_error(&self.url, status, body))
+        checked(&self.url, response).await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -334,6 +361,16 @@ impl ServerApi {
     ) -> DeskResult<()> {
         self.send(method, path, auth, body).await.map(drop)
     }
+}
+
+/// A successful response as it is; a failed one as the server's error.
+async fn checked(url: &ServerUrl, response: reqwest::Response) -> DeskResult<reqwest::Response> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let body: Option<ErrorBody> = response.json().await.ok();
+    Err(server_error(url, status, body))
 }
 
 /// The server's `{code, message}` as the UI's error: its codes, where the UI knows them.

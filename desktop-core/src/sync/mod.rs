@@ -11,6 +11,7 @@
 //! intents, tagged, so unsent changes wait for their tenant rather than being lost. Records made
 //! in local mode before the first sign-in stay as they are and are never sent.
 
+pub mod expenses;
 pub mod live;
 pub mod store;
 
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tallydesk_shared::sync::{Intent, MAX_PULL_LIMIT, PushRequest};
+use tallydesk_shared::sync::{ExpenseCreate, Intent, MAX_PULL_LIMIT, PushRequest};
 use tallydesk_shared::{TenantId, TicketId};
 use tokio::sync::{Mutex, watch};
 
@@ -229,6 +230,9 @@ impl Replica {
         store::replay(store, scope, &answered, to_micros(self.desk.now())).await?;
         store::synced(store, to_micros(self.desk.now())).await?;
         self.desk.touched();
+        if self.fetch_receipts().await {
+            self.desk.touched();
+        }
         Ok(())
     }
 
@@ -242,9 +246,15 @@ impl Replica {
             if batch.is_empty() {
                 return Ok(answered);
             }
+            let mut mutations = store::mutations(&batch);
+            for mutation in &mut mutations {
+                if let Intent::ExpenseCreate(e) = &mut mutation.intent {
+                    self.upload_receipt(e).await?;
+                }
+            }
             let request = PushRequest {
                 client_id,
-                mutations: store::mutations(&batch),
+                mutations,
             };
             let response = self.connection.sync_push(&request).await?;
             let settled = store::settle(store, &response.results).await?;
@@ -261,6 +271,67 @@ impl Replica {
                 s.rejected = rejected;
             });
         }
+    }
+
+    /// Uploads the receipt image a submission names, before the submission. An image the
+    /// server will not take (a type or size it refuses, or gone from this computer) is left
+    /// out rather than holding every later change back; the expense goes without it.
+    async fn upload_receipt(&self, e: &mut ExpenseCreate) -> DeskResult<()> {
+        let Some(receipt) = &e.receipt else {
+            return Ok(());
+        };
+        let refused = match expenses::receipt_bytes(self.desk.store(), &receipt.sha256).await {
+            None => "it is no longer on this computer".to_owned(),
+            Some(bytes) => match self
+                .connection
+                .put_blob(&receipt.sha256, &receipt.media_type, bytes)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(err)
+                    if matches!(
+                        err.code,
+                        Code::ServerUnreachable | Code::SessionExpired | Code::NotSignedIn
+                    ) =>
+                {
+                    return Err(err);
+                }
+                Err(err) => err.message,
+            },
+        };
+        tracing::warn!(expense = %e.id, %refused, "an expense goes without its receipt image");
+        e.receipt = None;
+        Ok(())
+    }
+
+    /// Fetches receipt images of the server's expenses that are not here yet, some per sync.
+    /// A failure leaves them for the next sync. Says whether any came.
+    async fn fetch_receipts(&self) -> bool {
+        let store = self.desk.store();
+        let missing = match expenses::missing_receipts(store, expenses::RECEIPTS_PER_SYNC).await {
+            Ok(missing) => missing,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the receipt images to fetch");
+                return false;
+            }
+        };
+        let mut any = false;
+        for (sha256, media_type) in missing {
+            let now = to_micros(self.desk.now());
+            let kept = match self.connection.get_blob(&sha256).await {
+                Ok(Some(bytes)) => {
+                    expenses::keep_receipt(store, &sha256, &media_type, bytes, now).await
+                }
+                Ok(None) => continue,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = kept {
+                tracing::info!(error = %e, %sha256, "a receipt image waits for the next sync");
+                break;
+            }
+            any = true;
+        }
+        any
     }
 
     /// Pulls from the saved cursor until the log is exhausted, asking for the next page while

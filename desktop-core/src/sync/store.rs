@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use sqlx::{Row, Sqlite, Transaction};
-use tallydesk_shared::api::{Activity, Comment, Customer, Member, Ticket};
+use tallydesk_shared::api::{Activity, Comment, Customer, Expense, Member, Ticket};
 use tallydesk_shared::permission::access;
 use tallydesk_shared::sync::{
     Change, ChangeOp, ClientId, Cursor, Entity, Intent, Mutation, MutationResult, MutationStatus,
@@ -18,10 +18,13 @@ use crate::desk::{parse_id, parse_text};
 use crate::error::{DeskError, DeskResult, ErrorCode};
 use crate::model::Person;
 use crate::store::Store;
+use crate::sync::expenses::{
+    replay_create, replay_decide, revert_refused, write_expenses, write_ticket_expenses,
+};
 use crate::sync::{Rejection, SyncScope};
 use crate::time::{from_micros, to_micros};
 
-type Tx = Transaction<'static, Sqlite>;
+pub(crate) type Tx = Transaction<'static, Sqlite>;
 
 fn entity_name(entity: Entity) -> &'static str {
     match entity {
@@ -36,7 +39,7 @@ fn entity_name(entity: Entity) -> &'static str {
     }
 }
 
-fn bad_data(entity: Entity, e: &serde_json::Error) -> DeskError {
+pub(crate) fn bad_data(entity: Entity, e: &serde_json::Error) -> DeskError {
     DeskError::new(
         ErrorCode::NotATallydeskServer,
         format!(
@@ -223,6 +226,12 @@ async fn remove(tx: &mut Tx, entity: &str, id: &str, now: i64, evict: bool) -> D
                 .execute(&mut **tx)
                 .await?;
         }
+        "expense" => {
+            sqlx::query("delete from expenses where id = ? and status <> 'draft'")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
         "member" => {
             sqlx::query("update users set deleted_at = coalesce(deleted_at, ?) where id = ?")
                 .bind(now)
@@ -250,6 +259,7 @@ async fn tombstone_ticket(tx: &mut Tx, id: &str, now: i64, thread: bool) -> Desk
         for statement in [
             "delete from comments where ticket_id = ?",
             "delete from activity where ticket_id = ?",
+            "delete from expenses where ticket_id = ? and status <> 'draft'",
         ] {
             sqlx::query(statement).bind(id).execute(&mut **tx).await?;
         }
@@ -327,14 +337,21 @@ fn records<T: serde::de::DeserializeOwned>(
 /// Writes a run of upserts of one entity (in log order) and keeps each as the server's copy.
 async fn upsert_run(tx: &mut Tx, entity: Entity, changes: &[Change], now: i64) -> DeskResult<()> {
     let data: Vec<&Value> = match entity {
-        // The desktop does not keep the server's expenses and SLA settings yet.
-        Entity::Expense | Entity::SlaPolicy | Entity::Calendar => return Ok(()),
+        // The desktop does not keep the server's SLA settings yet.
+        Entity::SlaPolicy | Entity::Calendar => return Ok(()),
+        Entity::Expense => {
+            let expenses = records::<Expense>(entity, changes)?;
+            let (expenses, data): (Vec<Expense>, Vec<&Value>) = expenses.into_iter().unzip();
+            write_expenses(tx, &expenses, now).await?;
+            data
+        }
         Entity::Ticket => {
             let tickets = records::<Ticket>(entity, changes)?;
             let (tickets, data): (Vec<Ticket>, Vec<&Value>) = tickets.into_iter().unzip();
             write_tickets(tx, &tickets, now).await?;
             let ids: Vec<String> = tickets.iter().map(|t| t.id.to_string()).collect();
             write_threads(tx, &ids, now).await?;
+            write_ticket_expenses(tx, &ids, now).await?;
             data
         }
         Entity::Comment => {
@@ -393,7 +410,7 @@ async fn upsert_run(tx: &mut Tx, entity: Entity, changes: &[Change], now: i64) -
 }
 
 /// People records refer to, known by id only until their membership arrives.
-async fn known_users(tx: &mut Tx, ids: &BTreeSet<String>, now: i64) -> DeskResult<()> {
+pub(crate) async fn known_users(tx: &mut Tx, ids: &BTreeSet<String>, now: i64) -> DeskResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -408,7 +425,7 @@ async fn known_users(tx: &mut Tx, ids: &BTreeSet<String>, now: i64) -> DeskResul
     Ok(())
 }
 
-fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+pub(crate) fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
     Value::Array(items.into_iter().cloned().map(Value::String).collect()).to_string()
 }
 
@@ -859,6 +876,7 @@ pub async fn replay(store: &Store, scope: &SyncScope, also: &[String], now: i64)
         let intent = parse_intent(&row.get::<String, _>(1))?;
         replay_one(&mut tx, scope, &intent, row.get(2)).await?;
     }
+    revert_refused(&mut tx, scope).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -877,6 +895,7 @@ async fn restore_ticket(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
                 serde_json::from_str(&data).map_err(|e| bad_data(Entity::Ticket, &e))?;
             write_tickets(tx, std::slice::from_ref(&ticket), now).await?;
             write_threads(tx, &[id.to_owned()], now).await?;
+            write_ticket_expenses(tx, &[id.to_owned()], now).await?;
         }
         None => tombstone_ticket(tx, id, now, false).await?,
     }
@@ -893,7 +912,7 @@ async fn restore_ticket(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
 }
 
 /// A live ticket's requester, if the acting user may see the ticket.
-async fn visible_requester(
+pub(crate) async fn visible_requester(
     tx: &mut Tx,
     scope: &SyncScope,
     id: TicketId,
@@ -1059,8 +1078,8 @@ async fn replay_one(tx: &mut Tx, scope: &SyncScope, intent: &Intent, at: i64) ->
             .execute(&mut **tx)
             .await?;
         }
-        // Expenses are not replayed locally yet.
-        Intent::ExpenseCreate(_) | Intent::ExpenseDecide(_) => {}
+        Intent::ExpenseCreate(e) => replay_create(tx, scope, e, at).await?,
+        Intent::ExpenseDecide(d) => replay_decide(tx, scope, d, at).await?,
     }
     Ok(())
 }

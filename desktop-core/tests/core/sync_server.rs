@@ -18,10 +18,10 @@ use crate::Fixture;
 use crate::account_harness::{AUDIENCE, Behaviour, OidcProvider, TestBrowser, TestClock, setup};
 
 /// A desktop signed in to `server` as `login`, with its replica.
-struct Desktop {
-    fixture: Fixture,
-    connection: Connection,
-    replica: Replica,
+pub(crate) struct Desktop {
+    pub(crate) fixture: Fixture,
+    pub(crate) connection: Connection,
+    pub(crate) replica: Replica,
     _browser: TestBrowser,
 }
 
@@ -45,7 +45,7 @@ impl Desktop {
         }
     }
 
-    async fn sync(&self) {
+    pub(crate) async fn sync(&self) {
         self.replica.sync().await.expect("syncs");
         let status = self.replica.status();
         assert_eq!(status.state, SyncState::Online, "{status:?}");
@@ -97,7 +97,7 @@ impl Desktop {
 }
 
 /// What a test keeps running: the identity provider and the server's LISTEN connection.
-struct Running {
+pub(crate) struct Running {
     _provider: OidcProvider,
     _listening: tallydesk_server::events::Listening,
 }
@@ -133,7 +133,7 @@ async fn start_server(
 }
 
 /// Ana (admin of the server's first tenant) and Bob, whom she invited as an agent.
-async fn ana_and_bob(pool: PgPool) -> (Running, Desktop, Desktop) {
+pub(crate) async fn ana_and_bob(pool: PgPool) -> (Running, Desktop, Desktop) {
     let provider = OidcProvider::start().await;
     let (server, listening) = start_server(pool, provider.issuer.clone()).await;
     let clock = TestClock::default();

@@ -144,8 +144,12 @@ export function changeLabel(intent: Intent): string {
   }
 }
 
-/** "Your change ‘Put on hold’ was refused: the ticket is closed." */
+/** "Your change ‘Put on hold’ was refused: the ticket is closed." A refused expense is a draft
+ * again on this computer, and the message says so. */
 export function refusal(intent: Intent, message: string): string {
   const reason = message.trim();
-  return `Your change ‘${changeLabel(intent)}’ was refused: ${/[.!?]$/.test(reason) ? reason : `${reason}.`}`;
+  const said = `Your change ‘${changeLabel(intent)}’ was refused: ${/[.!?]$/.test(reason) ? reason : `${reason}.`}`;
+  return intent.op === 'expense.create'
+    ? `${said} The expense is a draft again in Expenses: correct it and file it once more.`
+    : said;
 }

@@ -7,7 +7,7 @@ import { screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Rejection, SyncStatus } from '../lib/ipc';
-import { changeLabel, describeSync, staleAfter, unsentWarning } from '../lib/sync';
+import { changeLabel, describeSync, refusal, staleAfter, unsentWarning } from '../lib/sync';
 import { SERVER_URL, type FakeDesk } from './fake-desk';
 import { goTo, installDesk, renderApp, renderSignIn } from './harness';
 
@@ -376,5 +376,31 @@ describe('the words', () => {
     expect(staleAfter(status(), status({ rejected: 1 }))).toEqual([['sync-rejections']]);
     expect(staleAfter(status(), status({ state: 'syncing', unsent: 4 }))).toEqual([]);
     expect(staleAfter(undefined, status({ last_synced_at: null }))).toEqual([]);
+  });
+});
+
+describe('a refused expense', () => {
+  it('says the expense is a draft again, so nothing typed is lost', () => {
+    const intent: Rejection['intent'] = {
+      op: 'expense.create',
+      args: {
+        id: '0192f0a0-0000-7000-8000-000000000001',
+        ticket_id: desk.tickets[0].id,
+        merchant: 'Taxi Sud',
+        spent_on: '2026-03-14',
+        currency: 'EUR',
+        amount_minor: 2300,
+        subtotal_minor: null,
+        tax_minor: null,
+        category: 'travel',
+        items: [],
+        note: null,
+        receipt: null,
+      },
+    };
+    expect(refusal(intent, 'ticket #1 is resolved: file the expense on an open claim or a new one')).toBe(
+      'Your change ‘File the expense from Taxi Sud’ was refused: ticket #1 is resolved: file the expense on an open claim or a new one. ' +
+        'The expense is a draft again in Expenses: correct it and file it once more.',
+    );
   });
 });
