@@ -104,11 +104,25 @@ fn json_err(e: serde_json::Error) -> DeskError {
 }
 
 impl Desk {
+    /// The local workspace's SLA settings are changed here; a server's through it
+    /// ([`crate::sync::settings`]).
+    fn require_local_settings(&self) -> DeskResult<()> {
+        self.require(Action::ManageTenantSettings)?;
+        if self.sync_scope().is_some() {
+            return Err(DeskError::new(
+                ErrorCode::Forbidden,
+                "while signed in, SLA settings are the server's and are changed there",
+            ));
+        }
+        Ok(())
+    }
+
     pub async fn calendars(&self) -> DeskResult<Vec<CalendarRecord>> {
         let rows = sqlx::query(
             "select id, name, time_zone, weekly, holidays, version from calendars
-              where deleted_at is null order by name collate nocase",
+              where deleted_at is null and from_server = ? order by name collate nocase",
         )
+        .bind(self.sync_scope().is_some())
         .fetch_all(&self.store().pool)
         .await?;
         rows.iter()
@@ -134,7 +148,7 @@ impl Desk {
         input: &CalendarInput,
         version: Option<i64>,
     ) -> DeskResult<CalendarRecord> {
-        self.require(Action::ManageTenantSettings)?;
+        self.require_local_settings()?;
         input.parse()?;
         let now = to_micros(self.now());
         let weekly = serde_json::to_string(&input.weekly).map_err(json_err)?;
@@ -194,10 +208,11 @@ impl Desk {
 
     /// Deletes a calendar no policy uses.
     pub async fn delete_calendar(&self, id: CalendarId) -> DeskResult<()> {
-        self.require(Action::ManageTenantSettings)?;
+        self.require_local_settings()?;
         self.calendar(id).await?;
         let used: Option<String> = sqlx::query_scalar(
-            "select name from sla_policies where calendar_id = ? and deleted_at is null limit 1",
+            "select name from sla_policies
+              where calendar_id = ? and deleted_at is null and from_server = 0 limit 1",
         )
         .bind(id.to_string())
         .fetch_optional(&self.store().pool)
@@ -225,8 +240,10 @@ impl Desk {
             "select id, name, position, active, priorities, categories, customer_ids,
                     first_response_minutes, next_response_minutes, resolution_minutes,
                     business_hours, calendar_id, warn_minutes, version
-               from sla_policies where deleted_at is null order by position, created_at",
+               from sla_policies where deleted_at is null and from_server = ?
+              order by position, created_at",
         )
+        .bind(self.sync_scope().is_some())
         .fetch_all(&self.store().pool)
         .await?;
         fn list<T: serde::de::DeserializeOwned>(v: Option<&str>) -> DeskResult<Option<T>> {
@@ -268,7 +285,7 @@ impl Desk {
         input: &PolicyInput,
         version: Option<i64>,
     ) -> DeskResult<Policy> {
-        self.require(Action::ManageTenantSettings)?;
+        self.require_local_settings()?;
         input.validate()?;
         if let Some(calendar) = input.calendar_id {
             self.calendar(calendar)
@@ -333,7 +350,7 @@ impl Desk {
     }
 
     pub async fn delete_sla_policy(&self, id: SlaPolicyId) -> DeskResult<()> {
-        self.require(Action::ManageTenantSettings)?;
+        self.require_local_settings()?;
         let now = to_micros(self.now());
         let done = sqlx::query(
             "update sla_policies set deleted_at = ?, updated_at = ?, version = version + 1

@@ -14,7 +14,7 @@ use tallydesk_desktop_core::model::{
     CustomerDetail, Person, TicketDetail, TicketPage, TicketQuery, WorkspaceInfo,
 };
 use tallydesk_desktop_core::receipts::{ScanEvent, Scanner};
-use tallydesk_desktop_core::sync::{Rejection, SyncStatus};
+use tallydesk_desktop_core::sync::{Rejection, SyncStatus, settings};
 use tallydesk_shared::api::{
     Activity, Comment, CreateCustomer, CreateTicket, Customer, Invitation, Member, PatchCustomer,
     PatchTicket, Ticket,
@@ -397,19 +397,30 @@ pub async fn list_sla_policies(workspace: State<'_, Workspace>) -> Result<Vec<Po
 #[specta::specta]
 pub async fn save_sla_policy(
     workspace: State<'_, Workspace>,
+    sync: State<'_, SyncSlot>,
     id: Option<SlaPolicyId>,
     input: PolicyInput,
     version: Option<i32>,
 ) -> Result<Policy> {
     let desk = workspace.desk().await?;
-    desk.save_sla_policy(id, &input, version.map(i64::from))
-        .await
+    settings::save_sla_policy(
+        &desk,
+        sync.replica().await,
+        id,
+        &input,
+        version.map(i64::from),
+    )
+    .await
 }
 
 #[tauri::command]
 #[specta::specta]
-pub async fn delete_sla_policy(workspace: State<'_, Workspace>, id: SlaPolicyId) -> Result<()> {
-    workspace.desk().await?.delete_sla_policy(id).await
+pub async fn delete_sla_policy(
+    workspace: State<'_, Workspace>,
+    sync: State<'_, SyncSlot>,
+    id: SlaPolicyId,
+) -> Result<()> {
+    settings::delete_sla_policy(&workspace.desk().await?, sync.replica().await, id).await
 }
 
 #[tauri::command]
@@ -423,18 +434,30 @@ pub async fn list_calendars(workspace: State<'_, Workspace>) -> Result<Vec<Calen
 #[specta::specta]
 pub async fn save_calendar(
     workspace: State<'_, Workspace>,
+    sync: State<'_, SyncSlot>,
     id: Option<CalendarId>,
     input: CalendarInput,
     version: Option<i32>,
 ) -> Result<CalendarRecord> {
     let desk = workspace.desk().await?;
-    desk.save_calendar(id, &input, version.map(i64::from)).await
+    settings::save_calendar(
+        &desk,
+        sync.replica().await,
+        id,
+        &input,
+        version.map(i64::from),
+    )
+    .await
 }
 
 #[tauri::command]
 #[specta::specta]
-pub async fn delete_calendar(workspace: State<'_, Workspace>, id: CalendarId) -> Result<()> {
-    workspace.desk().await?.delete_calendar(id).await
+pub async fn delete_calendar(
+    workspace: State<'_, Workspace>,
+    sync: State<'_, SyncSlot>,
+    id: CalendarId,
+) -> Result<()> {
+    settings::delete_calendar(&workspace.desk().await?, sync.replica().await, id).await
 }
 
 /// Where the app stands: local, connected and signed out, or signed in.

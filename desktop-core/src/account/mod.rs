@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use tallydesk_shared::api::{
     AuthProvider, ChangePassword, Invitation, Member, Membership, UserSummary,
 };
-use tallydesk_shared::{InvitationId, Role, TenantId, UserId};
+use tallydesk_shared::sla::{CalendarInput, CalendarRecord, Policy, PolicyInput};
+use tallydesk_shared::{CalendarId, InvitationId, Role, SlaPolicyId, TenantId, UserId};
 use tokio::sync::{Mutex, oneshot};
 
 pub use browser::{BROWSER_ENV, Browser};
@@ -989,6 +990,50 @@ impl Connection {
                 let request = request.clone();
                 async move { api.sync_push(&auth, &request).await }
             },
+            true,
+        )
+        .await
+    }
+
+    /// Creates or replaces an SLA policy of the active tenant.
+    pub async fn save_sla_policy(
+        &self,
+        id: Option<SlaPolicyId>,
+        input: &PolicyInput,
+        version: Option<i64>,
+    ) -> DeskResult<Policy> {
+        self.call(
+            |api, auth| async move { api.save_sla_policy(&auth, id, input, version).await },
+            true,
+        )
+        .await
+    }
+
+    pub async fn delete_sla_policy(&self, id: SlaPolicyId) -> DeskResult<()> {
+        self.call(
+            |api, auth| async move { api.delete_sla_policy(&auth, id).await },
+            true,
+        )
+        .await
+    }
+
+    /// Creates or replaces a business calendar of the active tenant.
+    pub async fn save_calendar(
+        &self,
+        id: Option<CalendarId>,
+        input: &CalendarInput,
+        version: Option<i64>,
+    ) -> DeskResult<CalendarRecord> {
+        self.call(
+            |api, auth| async move { api.save_calendar(&auth, id, input, version).await },
+            true,
+        )
+        .await
+    }
+
+    pub async fn delete_calendar(&self, id: CalendarId) -> DeskResult<()> {
+        self.call(
+            |api, auth| async move { api.delete_calendar(&auth, id).await },
             true,
         )
         .await

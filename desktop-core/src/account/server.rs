@@ -5,10 +5,12 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tallydesk_shared::api::{
-    AuthConfig, ChangePassword, CreateInvitation, Invitation, Me, Member, Page, PatchMember,
+    AuthConfig, ChangePassword, CreateInvitation, Invitation, Me, Member, Page, PatchCalendar,
+    PatchMember, PatchSlaPolicy,
 };
+use tallydesk_shared::sla::{CalendarInput, CalendarRecord, Policy, PolicyInput};
 use tallydesk_shared::sync::{Cursor, PullResponse, PushRequest, PushResponse, SYNC_PROTOCOL};
-use tallydesk_shared::{InvitationId, Role, TenantId, UserId};
+use tallydesk_shared::{CalendarId, InvitationId, Role, SlaPolicyId, TenantId, UserId};
 
 use crate::error::{DeskError, DeskResult, ErrorCode};
 
@@ -245,6 +247,107 @@ impl ServerApi {
     pub async fn sync_push(&self, auth: &Auth, request: &PushRequest) -> DeskResult<PushResponse> {
         self.call(Method::POST, "/sync/push", auth, Some(request))
             .await
+    }
+
+    /// Creates an SLA policy (`id` none) or replaces one read at `version`.
+    pub async fn save_sla_policy(
+        &self,
+        auth: &Auth,
+        id: Option<SlaPolicyId>,
+        input: &PolicyInput,
+        version: Option<i64>,
+    ) -> DeskResult<Policy> {
+        match (id, version) {
+            (None, _) => {
+                self.call(Method::POST, "/sla-policies", auth, Some(input))
+                    .await
+            }
+            (Some(id), version) => {
+                let version = match version {
+                    Some(v) => v,
+                    None => self.sla_policy(auth, id).await?.version,
+                };
+                let body = PatchSlaPolicy {
+                    policy: input.clone(),
+                    version,
+                };
+                self.call(
+                    Method::PATCH,
+                    &format!("/sla-policies/{id}"),
+                    auth,
+                    Some(&body),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn sla_policy(&self, auth: &Auth, id: SlaPolicyId) -> DeskResult<Policy> {
+        self.call(
+            Method::GET,
+            &format!("/sla-policies/{id}"),
+            auth,
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn delete_sla_policy(&self, auth: &Auth, id: SlaPolicyId) -> DeskResult<()> {
+        self.call_empty(
+            Method::DELETE,
+            &format!("/sla-policies/{id}"),
+            auth,
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Creates a business calendar (`id` none) or replaces one read at `version`.
+    pub async fn save_calendar(
+        &self,
+        auth: &Auth,
+        id: Option<CalendarId>,
+        input: &CalendarInput,
+        version: Option<i64>,
+    ) -> DeskResult<CalendarRecord> {
+        match id {
+            None => {
+                self.call(Method::POST, "/calendars", auth, Some(input))
+                    .await
+            }
+            Some(id) => {
+                let version = match version {
+                    Some(v) => v,
+                    None => {
+                        let current: CalendarRecord = self
+                            .call(Method::GET, &format!("/calendars/{id}"), auth, None::<&()>)
+                            .await?;
+                        current.version
+                    }
+                };
+                let body = PatchCalendar {
+                    calendar: input.clone(),
+                    version,
+                };
+                self.call(
+                    Method::PATCH,
+                    &format!("/calendars/{id}"),
+                    auth,
+                    Some(&body),
+                )
+                .await
+            }
+        }
+    }
+
+    pub async fn delete_calendar(&self, auth: &Auth, id: CalendarId) -> DeskResult<()> {
+        self.call_empty(
+            Method::DELETE,
+            &format!("/calendars/{id}"),
+            auth,
+            None::<&()>,
+        )
+        .await
     }
 
     /// Uploads a receipt image under its SHA-256 (idempotent: the same bytes again change

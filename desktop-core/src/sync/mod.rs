@@ -13,6 +13,7 @@
 
 pub mod expenses;
 pub mod live;
+pub mod settings;
 pub mod store;
 
 use std::sync::Arc;

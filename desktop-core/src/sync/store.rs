@@ -8,6 +8,7 @@ use serde_json::Value;
 use sqlx::{Row, Sqlite, Transaction};
 use tallydesk_shared::api::{Activity, Comment, Customer, Expense, Member, Ticket};
 use tallydesk_shared::permission::access;
+use tallydesk_shared::sla::{CalendarRecord, Policy};
 use tallydesk_shared::sync::{
     Change, ChangeOp, ClientId, Cursor, Entity, Intent, Mutation, MutationResult, MutationStatus,
 };
@@ -21,6 +22,7 @@ use crate::store::Store;
 use crate::sync::expenses::{
     replay_create, replay_decide, revert_refused, write_expenses, write_ticket_expenses,
 };
+use crate::sync::settings::{write_calendars, write_policies};
 use crate::sync::{Rejection, SyncScope};
 use crate::time::{from_micros, to_micros};
 
@@ -226,6 +228,20 @@ async fn remove(tx: &mut Tx, entity: &str, id: &str, now: i64, evict: bool) -> D
                 .execute(&mut **tx)
                 .await?;
         }
+        "sla_policy" | "calendar" => {
+            let table = if entity == "calendar" {
+                "calendars"
+            } else {
+                "sla_policies"
+            };
+            sqlx::query(&format!(
+                "update {table} set deleted_at = coalesce(deleted_at, ?) where id = ?"
+            ))
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        }
         "expense" => {
             sqlx::query("delete from expenses where id = ? and status <> 'draft'")
                 .bind(id)
@@ -337,8 +353,19 @@ fn records<T: serde::de::DeserializeOwned>(
 /// Writes a run of upserts of one entity (in log order) and keeps each as the server's copy.
 async fn upsert_run(tx: &mut Tx, entity: Entity, changes: &[Change], now: i64) -> DeskResult<()> {
     let data: Vec<&Value> = match entity {
-        // The desktop does not keep the server's SLA settings yet.
-        Entity::SlaPolicy | Entity::Calendar => return Ok(()),
+        Entity::SlaPolicy => {
+            let policies = records::<Policy>(entity, changes)?;
+            let (policies, data): (Vec<Policy>, Vec<&Value>) = policies.into_iter().unzip();
+            write_policies(tx, &policies, now).await?;
+            data
+        }
+        Entity::Calendar => {
+            let calendars = records::<CalendarRecord>(entity, changes)?;
+            let (calendars, data): (Vec<CalendarRecord>, Vec<&Value>) =
+                calendars.into_iter().unzip();
+            write_calendars(tx, &calendars, now).await?;
+            data
+        }
         Entity::Expense => {
             let expenses = records::<Expense>(entity, changes)?;
             let (expenses, data): (Vec<Expense>, Vec<&Value>) = expenses.into_iter().unzip();

@@ -9,6 +9,7 @@ mod store;
 mod sync;
 mod sync_expenses;
 mod sync_server;
+mod sync_settings;
 mod tickets;
 
 use std::path::PathBuf;
