@@ -8,7 +8,10 @@ use tallydesk_shared::api::{
     Activity, Comment, CreateCustomer, CreateTicket, Customer, PatchCustomer, PatchTicket, Ticket,
 };
 use tallydesk_shared::permission::access;
-use tallydesk_shared::sync::{CommentCreate, Intent, TicketCreate, TicketTransition, TicketUpdate};
+use tallydesk_shared::sync::{
+    CommentCreate, CustomerCreate, CustomerDelete, CustomerUpdate, Intent, TicketCreate,
+    TicketDelete, TicketTransition, TicketUpdate,
+};
 use tallydesk_shared::ticket::{
     Category, CommentBody, Company, CustomerName, Email, FieldError, Notes, Phone,
     TicketDescription, TicketTitle,
@@ -30,14 +33,6 @@ use crate::time::{from_micros, opt_from_micros, to_micros};
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 500;
-
-/// Writes the sync protocol does not carry yet: while signed in to a server they would change
-/// only this computer's copy, so they are refused there and not offered.
-const NOT_SYNCED: [Action; 3] = [
-    Action::DeleteTicket,
-    Action::EditCustomers,
-    Action::DeleteCustomer,
-];
 
 /// The local workspace, acting as its user.
 #[derive(Clone, Debug)]
@@ -260,23 +255,14 @@ impl Desk {
                 format!("{}s may not do this", self.role()),
             ));
         }
-        if self.sync_scope().is_some() && NOT_SYNCED.contains(&action) {
-            return Err(DeskError::new(
-                ErrorCode::Forbidden,
-                "this change can't be sent to the server yet, so it is only possible when working \
-                 locally (deleting tickets, and adding, editing or deleting customers)",
-            ));
-        }
         Ok(())
     }
 
-    /// What the user may do here: their role's actions, less those not synced while signed in.
+    /// What the user may do here: their role's actions.
     fn can(&self) -> Vec<Action> {
-        let synced = self.sync_scope().is_some();
         Action::ALL
             .into_iter()
             .filter(|a| access(self.role(), *a) != Access::Denied)
-            .filter(|a| !(synced && NOT_SYNCED.contains(a)))
             .collect()
     }
 
@@ -842,8 +828,10 @@ impl Desk {
             now,
         )
         .await?;
+        self.enqueue(&mut tx, Intent::TicketDelete(TicketDelete { id }))
+            .await?;
         tx.commit().await?;
-        self.touched();
+        self.written();
         Ok(())
     }
 
@@ -1047,6 +1035,7 @@ impl Desk {
         )?;
         let id = CustomerId::new();
         let now = to_micros(self.now());
+        let mut tx = self.write().await?;
         sqlx::query(
             "insert into customers (id, name, email, phone, company, notes, created_at, updated_at)
              values (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -1059,8 +1048,22 @@ impl Desk {
         .bind(&fields.notes)
         .bind(now)
         .bind(now)
-        .execute(&self.store.pool)
+        .execute(&mut *tx)
         .await?;
+        self.enqueue(
+            &mut tx,
+            Intent::CustomerCreate(CustomerCreate {
+                id,
+                name: fields.name.clone(),
+                email: fields.email.clone(),
+                phone: fields.phone.clone(),
+                company: fields.company.clone(),
+                notes: fields.notes.clone(),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.written();
         self.load_customer(id).await
     }
 
@@ -1080,6 +1083,7 @@ impl Desk {
             &pick(&patch.company, &current.company),
             &pick(&patch.notes, &current.notes),
         )?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "update customers set name = ?, email = ?, phone = ?, company = ?, notes = ?, updated_at = ?,
                     version = version + 1
@@ -1092,8 +1096,31 @@ impl Desk {
         .bind(&fields.notes)
         .bind(to_micros(self.now()))
         .bind(id.to_string())
-        .execute(&self.store.pool)
+        .execute(&mut *tx)
         .await?;
+        // The fields the person changed, as they now read (blank is cleared).
+        let changed = |before: &Option<String>, after: &Option<String>| {
+            (before != after).then(|| after.clone())
+        };
+        let update = CustomerUpdate {
+            id,
+            name: (current.name != fields.name).then(|| fields.name.clone()),
+            email: changed(&current.email, &fields.email),
+            phone: changed(&current.phone, &fields.phone),
+            company: changed(&current.company, &fields.company),
+            notes: changed(&current.notes, &fields.notes),
+        };
+        if update
+            != (CustomerUpdate {
+                id,
+                ..Default::default()
+            })
+        {
+            self.enqueue(&mut tx, Intent::CustomerUpdate(update))
+                .await?;
+        }
+        tx.commit().await?;
+        self.written();
         self.load_customer(id).await
     }
 
@@ -1114,8 +1141,10 @@ impl Desk {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        self.enqueue(&mut tx, Intent::CustomerDelete(CustomerDelete { id }))
+            .await?;
         tx.commit().await?;
-        self.touched();
+        self.written();
         Ok(())
     }
 

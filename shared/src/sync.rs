@@ -119,6 +119,85 @@ pub enum Intent {
     /// `expense_immutable`).
     #[serde(rename = "expense.decide")]
     ExpenseDecide(ExpenseDecide),
+    /// Deleting a ticket (admins): a tombstone in the log.
+    #[serde(rename = "ticket.delete")]
+    TicketDelete(TicketDelete),
+    #[serde(rename = "customer.create")]
+    CustomerCreate(CustomerCreate),
+    /// The fields it sets; each applies over the current customer (the later write wins).
+    #[serde(rename = "customer.update")]
+    CustomerUpdate(CustomerUpdate),
+    /// Its tickets stay, without a customer.
+    #[serde(rename = "customer.delete")]
+    CustomerDelete(CustomerDelete),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct TicketDelete {
+    pub id: TicketId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerCreate {
+    pub id: CustomerId,
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// The fields an update sets; absent ones are untouched, `null` clears an optional one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerUpdate {
+    pub id: CustomerId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "crate::api::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    #[specta(type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "crate::api::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    #[specta(type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "crate::api::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    #[specta(type = Option<String>)]
+    pub company: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "crate::api::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    #[specta(type = Option<String>)]
+    pub notes: Option<Option<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerDelete {
+    pub id: CustomerId,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema, specta::Type)]

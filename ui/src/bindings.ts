@@ -312,6 +312,30 @@ export type CurrencyTotal = {
 
 export type Customer = Customer_Serialize | Customer_Deserialize;
 
+export type CustomerCreate = CustomerCreate_Serialize | CustomerCreate_Deserialize;
+
+export type CustomerCreate_Deserialize = {
+	id: CustomerId,
+	name: string,
+	email?: string | null,
+	phone?: string | null,
+	company?: string | null,
+	notes?: string | null,
+};
+
+export type CustomerCreate_Serialize = {
+	id: CustomerId,
+	name: string,
+	email: string | null,
+	phone: string | null,
+	company: string | null,
+	notes: string | null,
+};
+
+export type CustomerDelete = {
+	id: CustomerId,
+};
+
 export type CustomerDetail = CustomerDetail_Serialize | CustomerDetail_Deserialize;
 
 export type CustomerDetail_Deserialize = {
@@ -325,6 +349,29 @@ export type CustomerDetail_Serialize = {
 };
 
 export type CustomerId = string;
+
+/**  The fields an update sets; absent ones are untouched, `null` clears an optional one. */
+export type CustomerUpdate = CustomerUpdate_Serialize | CustomerUpdate_Deserialize;
+
+/**  The fields an update sets; absent ones are untouched, `null` clears an optional one. */
+export type CustomerUpdate_Deserialize = {
+	id: CustomerId,
+	name?: string | null,
+	email?: string | null,
+	phone?: string | null,
+	company?: string | null,
+	notes?: string | null,
+};
+
+/**  The fields an update sets; absent ones are untouched, `null` clears an optional one. */
+export type CustomerUpdate_Serialize = {
+	id: CustomerId,
+	name?: string,
+	email?: string,
+	phone?: string,
+	company?: string,
+	notes?: string,
+};
 
 export type Customer_Deserialize = {
 	id: CustomerId,
@@ -734,7 +781,13 @@ export type Intent_Deserialize = { op: "ticket.create"; args: TicketCreate_Deser
  *  An approver approves or rejects a submitted expense (once: a decided one is
  *  `expense_immutable`).
  */
-{ op: "expense.decide"; args: ExpenseDecide_Deserialize };
+{ op: "expense.decide"; args: ExpenseDecide_Deserialize } | 
+/**  Deleting a ticket (admins): a tombstone in the log. */
+{ op: "ticket.delete"; args: TicketDelete } | { op: "customer.create"; args: CustomerCreate_Deserialize } | 
+/**  The fields it sets; each applies over the current customer (the later write wins). */
+{ op: "customer.update"; args: CustomerUpdate_Deserialize } | 
+/**  Its tickets stay, without a customer. */
+{ op: "customer.delete"; args: CustomerDelete };
 
 /**  A client's intent, applied with the same permission and workflow checks as the REST API. */
 export type Intent_Serialize = { op: "ticket.create"; args: TicketCreate_Serialize } | 
@@ -754,7 +807,13 @@ export type Intent_Serialize = { op: "ticket.create"; args: TicketCreate_Seriali
  *  An approver approves or rejects a submitted expense (once: a decided one is
  *  `expense_immutable`).
  */
-{ op: "expense.decide"; args: ExpenseDecide_Serialize };
+{ op: "expense.decide"; args: ExpenseDecide_Serialize } | 
+/**  Deleting a ticket (admins): a tombstone in the log. */
+{ op: "ticket.delete"; args: TicketDelete } | { op: "customer.create"; args: CustomerCreate_Serialize } | 
+/**  The fields it sets; each applies over the current customer (the later write wins). */
+{ op: "customer.update"; args: CustomerUpdate_Serialize } | 
+/**  Its tickets stay, without a customer. */
+{ op: "customer.delete"; args: CustomerDelete };
 
 export type Invitation = Invitation_Serialize | Invitation_Deserialize;
 
@@ -1023,7 +1082,8 @@ export type Rejection = Rejection_Serialize | Rejection_Deserialize;
 /**  A change of mine the server refused, kept until the person dismisses it. */
 export type Rejection_Deserialize = {
 	seq: number,
-	ticket_id: TicketId,
+	/**  The ticket the change was about; none for a customer's. */
+	ticket_id?: TicketId | null,
 	intent: Intent_Deserialize,
 	/**  The server's error code, e.g. `invalid_transition`. */
 	code: string,
@@ -1034,7 +1094,8 @@ export type Rejection_Deserialize = {
 /**  A change of mine the server refused, kept until the person dismisses it. */
 export type Rejection_Serialize = {
 	seq: number,
-	ticket_id: TicketId,
+	/**  The ticket the change was about; none for a customer's. */
+	ticket_id: TicketId | null,
 	intent: Intent_Serialize,
 	/**  The server's error code, e.g. `invalid_transition`. */
 	code: string,
@@ -1250,6 +1311,10 @@ export type TicketCreate_Serialize = {
 	category: string | null,
 	customer_id: CustomerId | null,
 	assignee_id: UserId | null,
+};
+
+export type TicketDelete = {
+	id: TicketId,
 };
 
 /**  A ticket with what the UI needs around it. */

@@ -94,7 +94,8 @@ impl SyncStatus {
 pub struct Rejection {
     #[specta(type = specta_typescript::Number)]
     pub seq: i64,
-    pub ticket_id: TicketId,
+    /// The ticket the change was about; none for a customer's.
+    pub ticket_id: Option<TicketId>,
     pub intent: Intent,
     /// The server's error code, e.g. `invalid_transition`.
     pub code: String,
@@ -237,8 +238,8 @@ impl Replica {
         Ok(())
     }
 
-    /// Pushes every pending intent in order, in batches; returns the tickets answered.
-    async fn push(&self, scope: &SyncScope) -> DeskResult<Vec<String>> {
+    /// Pushes every pending intent in order, in batches; returns the records answered.
+    async fn push(&self, scope: &SyncScope) -> DeskResult<Vec<(String, String)>> {
         let store = self.desk.store();
         let client_id = store::client_id(store).await?;
         let mut answered = Vec::new();

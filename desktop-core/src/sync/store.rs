@@ -51,15 +51,28 @@ pub(crate) fn bad_data(entity: Entity, e: &serde_json::Error) -> DeskError {
     )
 }
 
-/// The ticket an intent is about: rejections are shown on it.
-pub(crate) fn intent_ticket(intent: &Intent) -> TicketId {
+/// The ticket an intent is about, if any: rejections are shown on it.
+pub(crate) fn intent_ticket(intent: &Intent) -> Option<TicketId> {
     match intent {
-        Intent::TicketCreate(c) => c.id,
-        Intent::TicketUpdate(u) => u.id,
-        Intent::TicketTransition(t) => t.id,
-        Intent::CommentCreate(c) => c.ticket_id,
-        Intent::ExpenseCreate(e) => e.ticket_id,
-        Intent::ExpenseDecide(d) => d.ticket_id,
+        Intent::TicketCreate(c) => Some(c.id),
+        Intent::TicketUpdate(u) => Some(u.id),
+        Intent::TicketTransition(t) => Some(t.id),
+        Intent::TicketDelete(d) => Some(d.id),
+        Intent::CommentCreate(c) => Some(c.ticket_id),
+        Intent::ExpenseCreate(e) => Some(e.ticket_id),
+        Intent::ExpenseDecide(d) => Some(d.ticket_id),
+        Intent::CustomerCreate(_) | Intent::CustomerUpdate(_) | Intent::CustomerDelete(_) => None,
+    }
+}
+
+/// The record an intent changes, `(entity, id)`: replay rebuilds it from the server's copy.
+fn intent_record(intent: &Intent) -> (&'static str, String) {
+    match (intent_ticket(intent), intent) {
+        (Some(ticket), _) => ("ticket", ticket.to_string()),
+        (None, Intent::CustomerCreate(c)) => ("customer", c.id.to_string()),
+        (None, Intent::CustomerUpdate(u)) => ("customer", u.id.to_string()),
+        (None, Intent::CustomerDelete(d)) => ("customer", d.id.to_string()),
+        (None, other) => unreachable!("{other:?} is about a ticket"),
     }
 }
 
@@ -89,14 +102,16 @@ pub async fn enqueue(
 ) -> DeskResult<()> {
     let json = serde_json::to_string(intent)
         .map_err(|e| DeskError::new(ErrorCode::Internal, format!("intent to JSON: {e}")))?;
+    let (entity, record) = intent_record(intent);
     sqlx::query(
         "insert into outbox (server_url, tenant_id, intent, entity, record_id, created_at)
-         values (?, ?, ?, 'ticket', ?, ?)",
+         values (?, ?, ?, ?, ?, ?)",
     )
     .bind(&scope.server_url)
     .bind(scope.tenant_id.to_string())
     .bind(json)
-    .bind(intent_ticket(intent).to_string())
+    .bind(entity)
+    .bind(record)
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -153,16 +168,10 @@ pub async fn enter_scope(store: &Store, scope: &SyncScope, now: i64) -> DeskResu
     let mut tx = store.write().await?;
     if let (Some(url), Some(old)) = (&position.server_url, &position.tenant_id) {
         // The old scope's records: those the server sent, and those its intents made.
-        let made: Vec<String> = sqlx::query_scalar(
-            "select distinct record_id from outbox where server_url = ? and tenant_id = ?",
-        )
-        .bind(url)
-        .bind(old)
-        .fetch_all(&mut *tx)
-        .await?;
+        let made = outbox_records(&mut tx, url, old).await?;
         clear_synced(&mut tx, now).await?;
-        for id in made {
-            tombstone_ticket(&mut tx, &id, now, true).await?;
+        for (entity, id) in made {
+            remove(&mut tx, &entity, &id, now, true).await?;
         }
     }
     sqlx::query(
@@ -175,6 +184,22 @@ pub async fn enter_scope(store: &Store, scope: &SyncScope, now: i64) -> DeskResu
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// The records a scope's intents are about, `(entity, id)`.
+async fn outbox_records(
+    tx: &mut Tx,
+    server_url: &str,
+    tenant_id: &str,
+) -> DeskResult<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "select distinct entity, record_id from outbox where server_url = ? and tenant_id = ?",
+    )
+    .bind(server_url)
+    .bind(tenant_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Forgets what the server sent (after `resync_required`): the next pull starts at 0. The
@@ -777,17 +802,21 @@ pub fn mutations(queued: &[Queued]) -> Vec<Mutation> {
 }
 
 /// Records the server's answers: applied intents leave the outbox, rejected ones stay with
-/// the reason. Returns the tickets whose intents were answered.
-pub async fn settle(store: &Store, results: &[MutationResult]) -> DeskResult<Vec<String>> {
+/// the reason. Returns the records, `(entity, id)`, whose intents were answered.
+pub async fn settle(
+    store: &Store,
+    results: &[MutationResult],
+) -> DeskResult<Vec<(String, String)>> {
     let mut tx = store.write().await?;
     let mut touched = Vec::new();
     for result in results {
-        let record: Option<String> =
-            sqlx::query_scalar("select record_id from outbox where seq = ? and state = 'pending'")
+        let record =
+            sqlx::query("select entity, record_id from outbox where seq = ? and state = 'pending'")
                 .bind(result.seq)
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(record) = record else { continue };
+        let record: (String, String) = (record.get(0), record.get(1));
         match result.status {
             MutationStatus::Applied => {
                 sqlx::query("delete from outbox where seq = ?")
@@ -840,7 +869,7 @@ pub async fn rejections(
     let rows = sqlx::query(
         "select seq, intent, code, message, created_at from outbox
           where server_url = ? and tenant_id = ? and state = 'rejected'
-            and (?3 is null or record_id = ?3)
+            and (?3 is null or (entity = 'ticket' and record_id = ?3))
           order by seq",
     )
     .bind(&scope.server_url)
@@ -876,19 +905,21 @@ pub async fn dismiss(store: &Store, seq: i64) -> DeskResult<()> {
 /// server's copy from `sync_base`, then the scope's pending intents replayed over it in
 /// order, checked as the server will check them. So the local view is always the server's
 /// state plus my pending intents, and a refused intent leaves no trace but its rejection.
-pub async fn replay(store: &Store, scope: &SyncScope, also: &[String], now: i64) -> DeskResult<()> {
+pub async fn replay(
+    store: &Store,
+    scope: &SyncScope,
+    also: &[(String, String)],
+    now: i64,
+) -> DeskResult<()> {
     let mut tx = store.write().await?;
     upsert_user(&mut tx, &scope.user, now).await?;
-    let mut tickets: BTreeSet<String> = also.iter().cloned().collect();
-    let listed: Vec<String> = sqlx::query_scalar(
-        "select distinct record_id from outbox where server_url = ? and tenant_id = ?",
-    )
-    .bind(&scope.server_url)
-    .bind(scope.tenant_id.to_string())
-    .fetch_all(&mut *tx)
-    .await?;
-    tickets.extend(listed);
-    for id in &tickets {
+    let mut records: BTreeSet<(String, String)> = also.iter().cloned().collect();
+    records.extend(outbox_records(&mut tx, &scope.server_url, &scope.tenant_id.to_string()).await?);
+    // Customers first: a restored ticket may name one.
+    for (_, id) in records.iter().filter(|(e, _)| e == "customer") {
+        restore_customer(&mut tx, id, now).await?;
+    }
+    for (_, id) in records.iter().filter(|(e, _)| e == "ticket") {
         restore_ticket(&mut tx, id, now).await?;
     }
     let rows = sqlx::query(
@@ -936,6 +967,24 @@ async fn restore_ticket(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
         .await?;
     }
     Ok(())
+}
+
+/// The customer as the server last sent it; one the server never sent becomes a tombstone
+/// until an intent makes it again.
+async fn restore_customer(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
+    let base: Option<String> =
+        sqlx::query_scalar("select data from sync_base where entity = 'customer' and id = ?")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match base {
+        Some(data) => {
+            let customer: Customer =
+                serde_json::from_str(&data).map_err(|e| bad_data(Entity::Customer, &e))?;
+            write_customer(tx, &customer).await
+        }
+        None => remove(tx, "customer", id, now, false).await,
+    }
 }
 
 /// A live ticket's requester, if the acting user may see the ticket.
@@ -1107,6 +1156,70 @@ async fn replay_one(tx: &mut Tx, scope: &SyncScope, intent: &Intent, at: i64) ->
         }
         Intent::ExpenseCreate(e) => replay_create(tx, scope, e, at).await?,
         Intent::ExpenseDecide(d) => replay_decide(tx, scope, d, at).await?,
+        Intent::TicketDelete(d) => {
+            if access(role, Action::DeleteTicket) != Access::Denied {
+                tombstone_ticket(tx, &d.id.to_string(), at, false).await?;
+            }
+        }
+        Intent::CustomerCreate(_) | Intent::CustomerUpdate(_)
+            if access(role, Action::EditCustomers) == Access::Denied => {}
+        Intent::CustomerCreate(c) => {
+            sqlx::query(
+                "insert into customers (id, name, email, phone, company, notes, created_at,
+                                        updated_at)
+                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                 on conflict (id) do update set name = excluded.name, email = excluded.email,
+                        phone = excluded.phone, company = excluded.company,
+                        notes = excluded.notes, deleted_at = null
+                  where customers.deleted_at is not null",
+            )
+            .bind(c.id.to_string())
+            .bind(&c.name)
+            .bind(&c.email)
+            .bind(&c.phone)
+            .bind(&c.company)
+            .bind(&c.notes)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Intent::CustomerUpdate(u) => {
+            let id = u.id.to_string();
+            let fields = [
+                ("name", u.name.clone().map(Some)),
+                ("email", u.email.clone()),
+                ("phone", u.phone.clone()),
+                ("company", u.company.clone()),
+                ("notes", u.notes.clone()),
+            ];
+            for (column, value) in fields {
+                let Some(value) = value else { continue };
+                sqlx::query(&format!(
+                    "update customers set {column} = ?, updated_at = max(updated_at, ?)
+                      where id = ? and deleted_at is null"
+                ))
+                .bind(value)
+                .bind(at)
+                .bind(&id)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Intent::CustomerDelete(d) => {
+            if access(role, Action::DeleteCustomer) != Access::Denied {
+                let id = d.id.to_string();
+                for statement in [
+                    "update customers set deleted_at = coalesce(deleted_at, ?2) where id = ?1",
+                    "update tickets set customer_id = null where customer_id = ?1",
+                ] {
+                    sqlx::query(statement)
+                        .bind(&id)
+                        .bind(at)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod expenses;
 mod sla;
 mod store;
 mod sync;
+mod sync_customers;
 mod sync_expenses;
 mod sync_server;
 mod sync_settings;

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use tallydesk_shared::api::{CreateCustomer, Customer, Page, PatchCustomer};
@@ -149,14 +150,24 @@ pub async fn create(
     mut scope: Scope,
     Json(body): Json<CreateCustomer>,
 ) -> ApiResult<(StatusCode, axum::Json<Customer>)> {
+    let customer = create_customer(&mut scope, CustomerId::new(), &body, state.clock.now()).await?;
+    scope.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(customer)))
+}
+
+/// Creates a customer with the caller's id, in the scope's transaction.
+pub(crate) async fn create_customer(
+    scope: &mut Scope,
+    id: CustomerId,
+    body: &CreateCustomer,
+    now: DateTime<Utc>,
+) -> ApiResult<Customer> {
     scope.require(Action::EditCustomers)?;
     let name = CustomerName::parse(&body.name)?;
     let email = optional(body.email.as_deref(), Email::parse)?;
     let phone = optional(body.phone.as_deref(), Phone::parse)?;
     let company = optional(body.company.as_deref(), Company::parse)?;
     let notes = optional(body.notes.as_deref(), Notes::parse)?;
-    let id = CustomerId::new();
-    let now = state.clock.now();
     sqlx::query!(
         "insert into customers (id, tenant_id, name, email, phone, company, notes, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -180,9 +191,7 @@ pub async fn create(
             .after(json!({ "customer_id": id, "name": name.as_str() })),
     )
     .await?;
-    let customer = load(&mut scope, id).await?;
-    scope.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(customer)))
+    load(scope, id).await
 }
 
 #[utoipa::path(
@@ -213,8 +222,20 @@ pub async fn update(
     Path(id): Path<CustomerId>,
     Json(body): Json<PatchCustomer>,
 ) -> ApiResult<axum::Json<Customer>> {
+    let customer = update_customer(&mut scope, id, &body, state.clock.now()).await?;
+    scope.commit().await?;
+    Ok(axum::Json(customer))
+}
+
+/// Sets the fields `body` names, in the scope's transaction.
+pub(crate) async fn update_customer(
+    scope: &mut Scope,
+    id: CustomerId,
+    body: &PatchCustomer,
+    now: DateTime<Utc>,
+) -> ApiResult<Customer> {
     scope.require(Action::EditCustomers)?;
-    let current = load(&mut scope, id).await?;
+    let current = load(scope, id).await?;
     let name = match &body.name {
         Some(n) => CustomerName::parse(n)?.into_inner(),
         None => current.name.clone(),
@@ -235,7 +256,6 @@ pub async fn update(
     let notes = keep_or(&body.notes, &current.notes, |v| {
         Notes::parse(v).map(|n| n.to_string())
     })?;
-    let now = state.clock.now();
     sqlx::query!(
         "update customers set name = $2, email = $3, phone = $4, company = $5, notes = $6, updated_at = $7
           where id = $1",
@@ -249,7 +269,7 @@ pub async fn update(
     )
     .execute(&mut *scope.tx)
     .await?;
-    let customer = load(&mut scope, id).await?;
+    let customer = load(scope, id).await?;
     activity::record(
         &mut scope.tx,
         scope.tenant,
@@ -260,8 +280,7 @@ pub async fn update(
             .after(serde_json::to_value(&customer).map_err(anyhow::Error::from)?),
     )
     .await?;
-    scope.commit().await?;
-    Ok(axum::Json(customer))
+    Ok(customer)
 }
 
 #[utoipa::path(
@@ -277,8 +296,19 @@ pub async fn delete(
     mut scope: Scope,
     Path(id): Path<CustomerId>,
 ) -> ApiResult<StatusCode> {
+    delete_customer(&mut scope, id, state.clock.now()).await?;
+    scope.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a customer, in the scope's transaction; its tickets lose their customer.
+pub(crate) async fn delete_customer(
+    scope: &mut Scope,
+    id: CustomerId,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
     scope.require(Action::DeleteCustomer)?;
-    let customer = load(&mut scope, id).await?;
+    let customer = load(scope, id).await?;
     // Its tickets lose their customer, which SLA policies may match on.
     let tickets: Vec<TicketId> = sqlx::query_scalar!(
         "select id from tickets where tenant_id = $1 and customer_id = $2",
@@ -293,7 +323,6 @@ pub async fn delete(
     sqlx::query!("delete from customers where id = $1", id.as_uuid())
         .execute(&mut *scope.tx)
         .await?;
-    let now = state.clock.now();
     if !tickets.is_empty() {
         sla::refresh(
             &mut scope.tx,
@@ -313,6 +342,5 @@ pub async fn delete(
             .before(json!({ "customer_id": id, "name": customer.name })),
     )
     .await?;
-    scope.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -489,7 +489,18 @@ pub async fn delete(
     mut scope: Scope,
     Path(id): Path<TicketId>,
 ) -> ApiResult<StatusCode> {
-    let ticket = load_for_update(&mut scope, id, Action::DeleteTicket).await?;
+    delete_ticket(&mut scope, id, state.clock.now()).await?;
+    scope.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a ticket, in the scope's transaction.
+pub(crate) async fn delete_ticket(
+    scope: &mut Scope,
+    id: TicketId,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let ticket = load_for_update(scope, id, Action::DeleteTicket).await?;
     sqlx::query!("delete from tickets where id = $1", id.as_uuid())
         .execute(&mut *scope.tx)
         .await?;
@@ -497,13 +508,12 @@ pub async fn delete(
         &mut scope.tx,
         scope.tenant,
         scope.user,
-        state.clock.now(),
+        now,
         NewActivity::ticket("ticket.deleted", id)
             .before(json!({ "number": ticket.number, "title": ticket.title })),
     )
     .await?;
-    scope.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// Applies a checked status change and records it.

@@ -5,7 +5,9 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use sqlx::Executor as _;
-use tallydesk_shared::api::{CreateComment, CreateTicket, PatchTicket, TransitionRequest};
+use tallydesk_shared::api::{
+    CreateComment, CreateCustomer, CreateTicket, PatchCustomer, PatchTicket, TransitionRequest,
+};
 use tallydesk_shared::sync::{
     ClientId, Intent, MAX_PUSH_MUTATIONS, Mutation, MutationResult, MutationStatus, PushRequest,
     PushResponse,
@@ -15,7 +17,7 @@ use crate::AppState;
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::Json;
-use crate::http::{expenses, tickets};
+use crate::http::{customers, expenses, tickets};
 
 #[utoipa::path(
     post, path = "/api/v1/sync/push", tag = "sync",
@@ -209,6 +211,28 @@ async fn intent(scope: &mut Scope, intent: &Intent, now: DateTime<Utc>) -> ApiRe
         Intent::ExpenseDecide(d) => {
             expenses::decide_expense(scope, d, now).await?;
         }
+        Intent::TicketDelete(d) => tickets::delete_ticket(scope, d.id, now).await?,
+        Intent::CustomerCreate(c) => {
+            let body = CreateCustomer {
+                name: c.name.clone(),
+                email: c.email.clone(),
+                phone: c.phone.clone(),
+                company: c.company.clone(),
+                notes: c.notes.clone(),
+            };
+            customers::create_customer(scope, c.id, &body, now).await?;
+        }
+        Intent::CustomerUpdate(u) => {
+            let body = PatchCustomer {
+                name: u.name.clone(),
+                email: u.email.clone(),
+                phone: u.phone.clone(),
+                company: u.company.clone(),
+                notes: u.notes.clone(),
+            };
+            customers::update_customer(scope, u.id, &body, now).await?;
+        }
+        Intent::CustomerDelete(d) => customers::delete_customer(scope, d.id, now).await?,
     }
     Ok(())
 }
@@ -220,6 +244,7 @@ fn taken_id(error: &anyhow::Error) -> Option<&'static str> {
         "tickets_pkey" => Some("ticket"),
         "comments_pkey" => Some("comment"),
         "expenses_pkey" => Some("expense"),
+        "customers_pkey" => Some("customer"),
         _ => None,
     }
 }

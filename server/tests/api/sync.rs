@@ -461,6 +461,93 @@ async fn a_pushed_batch_applies_once_however_often_it_is_sent(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn customers_and_ticket_deletions_are_pushed_with_the_rest_apis_checks(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let client = Uuid::now_v7();
+    let (customer, ticket) = (Uuid::now_v7(), Uuid::now_v7());
+    let batch = json!([
+        { "seq": 1, "op": "customer.create",
+          "args": { "id": customer, "name": "Globex", "email": "it@globex.example" } },
+        { "seq": 2, "op": "ticket.create",
+          "args": { "id": ticket, "title": "Printer", "customer_id": customer } },
+        { "seq": 3, "op": "customer.update",
+          "args": { "id": customer, "phone": "+33 1 23 45 67 89", "email": null } },
+        { "seq": 4, "op": "customer.update", "args": { "id": customer, "email": "not an email" } },
+    ]);
+    let first = push(&team.agent, client, batch.clone()).await;
+    let statuses: Vec<&str> = first
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["applied", "applied", "applied", "rejected"],
+        "{first:?}"
+    );
+    assert_eq!(first[3]["code"], "invalid_field");
+    assert_eq!(
+        push(&team.agent, client, batch).await,
+        first,
+        "resent: the same answers"
+    );
+    let rest = team
+        .agent
+        .get(&format!("/api/v1/customers/{customer}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(rest["name"], "Globex");
+    assert_eq!(rest["phone"], "+33 1 23 45 67 89");
+    assert_eq!(rest["email"], Value::Null, "null cleared it");
+
+    let taken = push(
+        &team.admin,
+        Uuid::now_v7(),
+        json!([{ "seq": 1, "op": "customer.create", "args": { "id": customer, "name": "Again" } }]),
+    )
+    .await;
+    assert_eq!(taken[0]["code"], "already_exists", "{taken:?}");
+
+    // Deleting is for admins, as over REST.
+    let deletions = json!([
+        { "seq": 5, "op": "ticket.delete", "args": { "id": ticket } },
+        { "seq": 6, "op": "customer.delete", "args": { "id": customer } },
+    ]);
+    let by_agent = push(&team.agent, client, deletions).await;
+    assert!(
+        by_agent
+            .iter()
+            .all(|r| r["status"] == "rejected" && r["code"] == "forbidden"),
+        "{by_agent:?}"
+    );
+    let (before, cursor) = pull_all(&team.agent, 0, 100).await;
+    assert!(ids(&before, "customer", "upsert").contains(&customer.to_string()));
+    let admin = Uuid::now_v7();
+    let by_admin = push(
+        &team.admin,
+        admin,
+        json!([
+            { "seq": 1, "op": "ticket.delete", "args": { "id": ticket } },
+            { "seq": 2, "op": "customer.delete", "args": { "id": customer } },
+        ]),
+    )
+    .await;
+    assert!(
+        by_admin.iter().all(|r| r["status"] == "applied"),
+        "{by_admin:?}"
+    );
+    let (after, _) = pull_all(&team.agent, cursor, 100).await;
+    assert_eq!(
+        ids(&after, "ticket", "delete"),
+        BTreeSet::from([ticket.to_string()])
+    );
+    assert_eq!(
+        ids(&after, "customer", "delete"),
+        BTreeSet::from([customer.to_string()])
+    );
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
 async fn concurrent_pushes_of_one_mutation_apply_it_once(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let team = Team::new(&app).await;

@@ -141,6 +141,14 @@ export function changeLabel(intent: Intent): string {
       return `File the expense from ${intent.args.merchant}`;
     case 'expense.decide':
       return intent.args.approve ? 'Approve the expense' : 'Reject the expense';
+    case 'ticket.delete':
+      return 'Delete the ticket';
+    case 'customer.create':
+      return `Add customer “${intent.args.name}”`;
+    case 'customer.update':
+      return intent.args.name ? `Change customer “${intent.args.name}”` : 'Change a customer';
+    case 'customer.delete':
+      return 'Delete a customer';
   }
 }
 
