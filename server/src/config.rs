@@ -135,6 +135,16 @@ pub struct Config {
         global = true
     )]
     pub signing_key_days: u32,
+    /// Deletions stay in the sync change log this many days; a desktop that has not synced
+    /// for longer pulls everything again (its unsent changes are kept).
+    #[arg(
+        long,
+        env = "TALLYDESK_TOMBSTONE_DAYS",
+        default_value_t = crate::sync::compaction::DEFAULT_TOMBSTONE_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        global = true
+    )]
+    pub tombstone_days: u32,
     /// Where receipt images go: unset for `<data dir>/blobs`, `file:///path`, or
     /// `s3://bucket/prefix` (S3 or compatible, with the standard AWS_* settings; needs a server
     /// built with `--features aws`).
@@ -159,6 +169,11 @@ impl Config {
             BuiltinIssuer::Off => false,
             BuiltinIssuer::Auto => self.oidc_issuer.iter().all(|i| i.trim().is_empty()),
         }
+    }
+
+    /// How long deletions stay in the sync change log.
+    pub fn tombstone_retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.tombstone_days))
     }
 
     /// How old the built-in issuer's signing key may get before it is rotated.

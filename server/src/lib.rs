@@ -267,6 +267,12 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let listening = state
         .events
         .listen((*database.owner.connect_options()).clone());
+    let compactor = sync::compaction::Compactor::new(
+        database.owner.clone(),
+        clock.clone(),
+        config.tombstone_retention(),
+    );
+    let compaction = tokio::spawn(compactor.run_daily());
     let sla_monitor = monitor::Monitor::new(database.owner.clone(), clock);
     let monitor = tokio::spawn(async move {
         if let Err(e) = sla_monitor.run().await {
@@ -292,6 +298,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     })
     .await;
     monitor.abort();
+    compaction.abort();
     if let Some(checks) = key_checks {
         checks.abort();
     }

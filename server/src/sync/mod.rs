@@ -6,6 +6,7 @@
 //! [`pull`] reads it after the client's cursor, filtered to what the caller may see; a [`push`]
 //! applies intents through the same functions as the REST routes, each exactly once.
 
+pub mod compaction;
 pub mod pull;
 pub mod push;
 

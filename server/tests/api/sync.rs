@@ -11,7 +11,9 @@ use sqlx::PgPool;
 use tallydesk_shared::TenantId;
 use uuid::Uuid;
 
-use crate::support::{Team, TestApp, User};
+use tallydesk_server::sync::compaction::{Compacted, Compactor};
+
+use crate::support::{Team, TestApp, TestClock, User};
 
 /// All pages from `cursor` on: the changes in order and the final cursor.
 async fn pull_all(user: &User, mut cursor: i64, limit: u32) -> (Vec<Value>, i64) {
@@ -337,6 +339,53 @@ async fn a_cursor_below_the_compaction_horizon_must_resync(pool: PgPool) {
     assert_eq!(cursor, now, "a snapshot from 0 still works");
     assert!(ids(&snapshot, "ticket", "upsert").is_empty());
     pull_all(&team.agent, now, 1000).await;
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn the_daily_compaction_drops_only_tombstones_older_than_the_retention(pool: PgPool) {
+    let clock = TestClock::new();
+    let app = TestApp::with_clock(pool, &clock).await;
+    let team = Team::new(&app).await;
+    let compactor = Compactor::new(app.owner.clone(), clock.clock(), chrono::Duration::days(30));
+    let delete = |ticket: String| {
+        let admin = &team.admin;
+        async move {
+            admin
+                .delete(&format!("/api/v1/tickets/{ticket}"))
+                .await
+                .expect(StatusCode::NO_CONTENT);
+        }
+    };
+    let old = id_of(&team.agent.create_ticket("Deleted long ago").await);
+    delete(old).await;
+    let (_, before_first_pass) = pull_all(&team.agent, 0, 1000).await;
+
+    assert_eq!(
+        compactor.pass().await.unwrap(),
+        Compacted::default(),
+        "nothing is old enough yet: the pass only notes where the log stands"
+    );
+    clock.advance(chrono::Duration::days(20));
+    let recent = id_of(&team.agent.create_ticket("Deleted lately").await);
+    delete(recent.clone()).await;
+    compactor.pass().await.unwrap();
+    clock.advance(chrono::Duration::days(11));
+    let done = compactor.pass().await.unwrap();
+    assert_eq!(done.tombstones, 1, "{done:?}");
+
+    // A desktop that pulled before the first note still syncs on: the 11-day-old deletion
+    // reaches it.
+    let (since, _) = pull_all(&team.agent, before_first_pass, 1000).await;
+    assert_eq!(ids(&since, "ticket", "delete"), BTreeSet::from([recent]));
+    // One that pulled before the 31-day-old deletion may have missed it: it resyncs.
+    let stale = team
+        .agent
+        .get(&format!(
+            "/api/v1/sync/pull?cursor={}",
+            before_first_pass - 1
+        ))
+        .await;
+    assert_eq!(stale.code(), "resync_required", "{}", stale.body);
 }
 
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
