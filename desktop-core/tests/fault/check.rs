@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use sqlx::{PgPool, Row as _};
 use uuid::Uuid;
 
-use crate::client::{Final, Journaled, final_path};
+use tallydesk_shared::expense::Currency;
+use tallydesk_shared::{ExpenseId, TicketId};
+
+use crate::client::{Filed, Final, Journaled, final_path};
 
 pub fn read_final(dir: &Path) -> Final {
     let text = std::fs::read_to_string(final_path(dir))
@@ -53,6 +56,7 @@ pub struct Figures {
     pub ops: String,
     pub tickets: usize,
     pub comments: usize,
+    pub expenses: usize,
 }
 
 fn str_of<T: serde::Serialize>(value: &T) -> String {
@@ -92,6 +96,26 @@ pub async fn converged(
             .into_iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect();
+    let eur = Currency::parse("EUR").expect("EUR");
+    let mut expenses: Vec<Filed> =
+        sqlx::query("select id, ticket_id, status, merchant, amount_minor from expenses")
+            .fetch_all(pool)
+            .await
+            .expect("the server's expenses")
+            .into_iter()
+            .map(|r| Filed {
+                id: ExpenseId::from_uuid(r.get(0)),
+                ticket_id: Some(TicketId::from_uuid(r.get(1))),
+                status: r.get::<String, _>(2).parse().expect("a status"),
+                merchant: Some(r.get(3)),
+                total: Some(eur.format_amount(r.get(4))),
+            })
+            .collect();
+    expenses.sort_by_key(|e| e.id);
+    assert_eq!(
+        observer.expenses, expenses,
+        "a full pull gives the server's expenses"
+    );
     let rows = sqlx::query("select client_id, seq, status, code, message from sync_mutations")
         .fetch_all(pool)
         .await
@@ -162,6 +186,10 @@ pub async fn converged(
         for (mine, server) in state.comments.iter().zip(&observer.comments) {
             assert_eq!(mine, server, "client {i} holds the server's comment");
         }
+        assert_eq!(
+            state.expenses, observer.expenses,
+            "client {i} holds the server's expenses"
+        );
     }
 
     // Every intent queued is recorded on the server once, applied or refused with a reason;
@@ -187,6 +215,7 @@ pub async fn converged(
 
     let mut applied_tickets = Vec::new();
     let mut applied_comments = Vec::new();
+    let mut applied_expenses = Vec::new();
     let mut rejected_codes: BTreeMap<String, usize> = BTreeMap::new();
     let mut applied = 0;
     let mut ops: BTreeMap<String, usize> = BTreeMap::new();
@@ -204,6 +233,7 @@ pub async fn converged(
                 match intent["op"].as_str() {
                     Some("ticket.create") => applied_tickets.push(intent_id(intent)),
                     Some("comment.create") => applied_comments.push(intent_id(intent)),
+                    Some("expense.create") => applied_expenses.push(intent_id(intent)),
                     _ => {}
                 }
             }
@@ -242,6 +272,18 @@ pub async fn converged(
         "the server's comments are exactly those of the applied creates"
     );
 
+    let expense_ids: BTreeSet<Uuid> = expenses.iter().map(|e| e.id.as_uuid()).collect();
+    let filed: BTreeSet<Uuid> = applied_expenses.iter().copied().collect();
+    assert_eq!(
+        applied_expenses.len(),
+        filed.len(),
+        "each expense was filed by one applied intent"
+    );
+    assert_eq!(
+        filed, expense_ids,
+        "the server's expenses are exactly those of the applied filings"
+    );
+
     // Each client still shows the refusals of its own intents (nobody dismissed them).
     for (i, state) in finals.iter().enumerate() {
         let mut shown: Vec<i64> = state.rejections.iter().map(|r| r.seq).collect();
@@ -265,5 +307,6 @@ pub async fn converged(
         ops: format!("{ops:?}"),
         tickets: tickets.len(),
         comments: comments.len(),
+        expenses: expenses.len(),
     }
 }

@@ -14,13 +14,18 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use tallydesk_desktop_core::account::{Account, Connection, Setup};
+use tallydesk_desktop_core::expenses::{
+    ClaimTarget, ExpenseInput, ExpenseQuery, Reading, ReceiptImage, ScannedReceipt,
+};
 use tallydesk_desktop_core::model::TicketQuery;
+use tallydesk_desktop_core::receipts::sha256_hex;
 use tallydesk_desktop_core::sync::{Rejection, Replica, store};
 use tallydesk_desktop_core::{Clock, Desk, Store};
 use tallydesk_shared::api::{Comment, CreateTicket, PatchTicket, Ticket};
+use tallydesk_shared::expense::ExpenseStatus;
 use tallydesk_shared::sync::ClientId;
 use tallydesk_shared::ticket::Priority;
-use tallydesk_shared::{Status, TicketId};
+use tallydesk_shared::{ExpenseId, Status, TicketId};
 
 use crate::account_harness::{Behaviour, TestBrowser, keychain};
 use crate::rng::Rng;
@@ -116,9 +121,21 @@ pub struct Final {
     pub client_id: ClientId,
     pub tickets: Vec<Ticket>,
     pub comments: Vec<Comment>,
+    /// Filed expenses (drafts are this computer's own), by id.
+    pub expenses: Vec<Filed>,
     /// Intents still waiting in the outbox.
     pub pending: i64,
     pub rejections: Vec<Rejection>,
+}
+
+/// What every desktop must agree on about a filed expense.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filed {
+    pub id: ExpenseId,
+    pub ticket_id: Option<TicketId>,
+    pub status: ExpenseStatus,
+    pub merchant: Option<String>,
+    pub total: Option<String>,
 }
 
 pub fn journal_path(dir: &Path) -> PathBuf {
@@ -295,8 +312,9 @@ async fn edit(desk: &Desk, rng: &mut Rng) -> String {
     } else {
         rng.pick(&tickets).copied()
     };
-    let kind = if target.is_none() { 0 } else { rng.below(10) };
+    let kind = if target.is_none() { 0 } else { rng.below(11) };
     match (kind, target) {
+        (10, _) => outcome("expense", file_expense(desk, rng).await),
         (0..=1, _) | (_, None) => {
             let input = CreateTicket {
                 title: format!("{} {}", words(rng, 2), rng.below(1000)),
@@ -340,6 +358,43 @@ async fn edit(desk: &Desk, rng: &mut Rng) -> String {
     }
 }
 
+/// A receipt read into a draft and filed on a new claim, as the app does after a drop. The
+/// image's bytes are made up: the server stores them without decoding.
+async fn file_expense(desk: &Desk, rng: &mut Rng) -> tallydesk_desktop_core::error::DeskResult<()> {
+    let bytes = format!("receipt {} {}", words(rng, 2), rng.below(1_000_000)).into_bytes();
+    let input = ExpenseInput {
+        merchant: Some(words(rng, 2)),
+        spent_on: Some("2026-03-14".into()),
+        currency: "EUR".into(),
+        total: Some(format!("{}.{:02}", 1 + rng.below(300), rng.below(100))),
+        category: "travel".into(),
+        version: 1,
+        ..Default::default()
+    };
+    let draft = desk
+        .create_draft(&ScannedReceipt {
+            image: ReceiptImage {
+                sha256: sha256_hex(&bytes),
+                media_type: "image/jpeg".into(),
+                width: 1,
+                height: 1,
+            },
+            image_bytes: bytes,
+            source_name: "receipt.jpg".into(),
+            input: input.clone(),
+            reading: Reading {
+                width: 1,
+                height: 1,
+                lines: Vec::new(),
+                fields: Vec::new(),
+            },
+        })
+        .await?;
+    desk.submit_expense(draft.id, &input, &ClaimTarget::New { title: None })
+        .await
+        .map(drop)
+}
+
 fn outcome(what: &str, result: tallydesk_desktop_core::error::DeskResult<()>) -> String {
     match result {
         Ok(()) => what.to_owned(),
@@ -361,10 +416,27 @@ async fn write_final(dir: &Path, desk: &Desk, replica: &Replica) {
     }
     tickets.sort_by_key(|t| t.id);
     comments.sort_by_key(|c| c.id);
+    let mut expenses: Vec<Filed> = desk
+        .list_expenses(&ExpenseQuery::default())
+        .await
+        .expect("the expenses")
+        .expenses
+        .into_iter()
+        .filter(|e| e.status != ExpenseStatus::Draft)
+        .map(|e| Filed {
+            id: e.id,
+            ticket_id: e.ticket.map(|t| t.id),
+            status: e.status,
+            merchant: e.merchant,
+            total: e.total,
+        })
+        .collect();
+    expenses.sort_by_key(|e| e.id);
     let state = Final {
         client_id: store::client_id(desk.store()).await.expect("the client id"),
         tickets,
         comments,
+        expenses,
         pending,
         rejections: replica.rejections(None).await.expect("the rejections"),
     };

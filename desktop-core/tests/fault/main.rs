@@ -397,8 +397,8 @@ async fn fault_injection() {
     println!(
         "fault: seed {seed}: {} cycles; kill -9 of {} servers and {} clients ({} of them while syncing); {} client runs, \
          {} sign-ins ({} failed as a server died; {} after a restart found the saved sign-in ended), {} syncs ok, {} cut off and {} runs offline; {} edits ({} \
-         refused locally); {} intents queued {}: {} applied, {} rejected ({}); {} tickets and {} \
-         comments on the server, the same on every client; {:.1?}",
+         refused locally); {} intents queued {}: {} applied, {} rejected ({}); {} tickets, {} \
+         comments and {} expenses on the server, the same on every client; {:.1?}",
         tally.cycles,
         tally.server_kills,
         tally.client_kills,
@@ -419,6 +419,7 @@ async fn fault_injection() {
         figures.rejected_codes,
         figures.tickets,
         figures.comments,
+        figures.expenses,
         started.elapsed()
     );
     for notice in &tally.notices {
