@@ -103,6 +103,7 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
 
 pub fn run() {
     startup::begin();
+    paint_on_cpu();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -196,3 +197,23 @@ pub fn run() {
             std::process::exit(1);
         });
 }
+
+/// WebKitGTK paints the window on the CPU instead of compositing through OpenGL. The UI is
+/// forms and tables, which the CPU paints quickly, while setting up GL (and, without a GPU,
+/// Mesa's software renderer compiling its shaders) took the first screen from about 0.9 s to
+/// 1.5-3 s after start. `TALLYDESK_WEBVIEW_GL=1` in the environment keeps GL.
+///
+/// Runs first thing in `run`, before any other thread exists: changing the environment while
+/// another thread reads it is a data race.
+#[cfg(target_os = "linux")]
+fn paint_on_cpu() {
+    if std::env::var_os("TALLYDESK_WEBVIEW_GL").is_some_and(|v| v == "1") {
+        return;
+    }
+    if let Err(e) = glib::setenv("WEBKIT_DISABLE_COMPOSITING_MODE", "1", false) {
+        eprintln!("tallydesk: the webview keeps GL compositing: {e}");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn paint_on_cpu() {}
