@@ -251,12 +251,7 @@ pub fn app_info<R: Runtime>(app: AppHandle<R>, dir: State<'_, DataDir>) -> Resul
 #[tauri::command]
 #[specta::specta]
 pub fn ui_ready() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let ms = crate::STARTED.get().map_or(0, |t| t.elapsed().as_millis());
-        tracing::info!(ms, "first interactive screen");
-        println!("tallydesk: first interactive screen {ms} ms after start");
-    });
+    crate::startup::interactive();
 }
 
 /// Reads receipt files and folders into draft expenses, reporting each file's progress.

@@ -8,16 +8,11 @@ pub mod alerts;
 pub mod commands;
 pub mod prefs;
 pub mod receipts;
+pub mod startup;
 pub mod sync;
 pub mod workspace;
 
-use std::sync::OnceLock;
-use std::time::Instant;
-
 use tauri::Manager;
-
-/// When the process started, for the startup figures.
-pub static STARTED: OnceLock<Instant> = OnceLock::new();
 
 /// The command list for a runtime: the app uses [`specta_builder`], tests the mock runtime.
 #[macro_export]
@@ -107,13 +102,15 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
 }
 
 pub fn run() {
-    STARTED.get_or_init(Instant::now);
+    startup::begin();
+    paint_on_cpu();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let builder = specta_builder();
+    startup::mark("main");
+    let handler = specta_builder().invoke_handler();
     tauri::Builder::default()
         .plugin(tauri_plugin_store::Builder::new().build())
         .plugin(tauri_plugin_dialog::init())
@@ -122,8 +119,18 @@ pub fn run() {
         .manage(alerts::Alerts::default())
         .manage(account::AccountSlot::default())
         .manage(sync::SyncSlot::default())
-        .invoke_handler(builder.invoke_handler())
+        .invoke_handler(move |invoke| {
+            startup::mark(invoke.message.command());
+            handler(invoke)
+        })
+        .on_page_load(|_, payload| {
+            startup::mark(match payload.event() {
+                tauri::webview::PageLoadEvent::Started => "page load started",
+                tauri::webview::PageLoadEvent::Finished => "page load finished",
+            })
+        })
         .setup(|app| {
+            startup::mark("setup");
             let dir = app.path().app_data_dir()?;
             app.manage(workspace::DataDir(dir.clone()));
             app.manage(receipts::scanner(app.handle()));
@@ -144,20 +151,25 @@ pub fn run() {
                     tracing::warn!(error = %e, "the workspace did not open at start-up");
                     return;
                 }
+                startup::mark("workspace open");
                 // Resume the saved sign-in, so the desk acts with the signed-in role from the start.
                 let slot = handle.state::<account::AccountSlot>();
                 let data = workspace::DataDir(dir);
                 if let Err(e) = slot.get(&handle.state(), &data).await {
                     tracing::warn!(error = %e, "the saved sign-in did not resume at start-up");
                 }
+                startup::mark("account open");
             });
             let window = app
                 .get_webview_window("main")
                 .ok_or("the main window is missing")?;
+            startup::mark("window created");
             alerts::start(app.handle());
+            startup::mark("tray built");
             sync::start(app.handle());
             prefs::restore_window(app.handle(), &window);
             window.show()?;
+            startup::mark("window shown");
             Ok(())
         })
         .on_window_event(|window, event| {
@@ -185,3 +197,23 @@ pub fn run() {
             std::process::exit(1);
         });
 }
+
+/// WebKitGTK paints the window on the CPU instead of compositing through OpenGL. The UI is
+/// forms and tables, which the CPU paints quickly, while setting up GL (and, without a GPU,
+/// Mesa's software renderer compiling its shaders) took the first screen from about 0.9 s to
+/// 1.5-3 s after start. `TALLYDESK_WEBVIEW_GL=1` in the environment keeps GL.
+///
+/// Runs first thing in `run`, before any other thread exists: changing the environment while
+/// another thread reads it is a data race.
+#[cfg(target_os = "linux")]
+fn paint_on_cpu() {
+    if std::env::var_os("TALLYDESK_WEBVIEW_GL").is_some_and(|v| v == "1") {
+        return;
+    }
+    if let Err(e) = glib::setenv("WEBKIT_DISABLE_COMPOSITING_MODE", "1", false) {
+        eprintln!("tallydesk: the webview keeps GL compositing: {e}");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn paint_on_cpu() {}

@@ -42,7 +42,9 @@ impl Workspace {
             return Ok(desk.clone());
         }
         let store = Store::open(&database_path(data_dir)).await?;
+        crate::startup::mark("store open and migrated");
         let desk = Desk::open(store, Clock::system(), &user_name(), true).await?;
+        crate::startup::mark("desk open (demo data on a first start)");
         *slot = Some(desk.clone());
         Ok(desk)
     }

@@ -236,6 +236,15 @@ export function usePaged<T>(spec: () => PagedSpec<T>): () => PagedEntry<T> {
   });
 }
 
+/** Loads the first page of a paged list before a view shows it (the start-up screen), so the
+ *  view is drawn once, complete. A failure leaves nothing behind: the view loads it again. */
+export async function prefetchPaged<T>(spec: PagedSpec<T>): Promise<void> {
+  const e = entry(spec.key, () => new PagedEntry<T>(spec.key, spec.fetchPage));
+  if (!e.stale) return;
+  await e.refresh();
+  if (e.error && e.users === 0) entries.delete(hash(spec.key));
+}
+
 /** The value of `spec`, fetching it if it is missing or stale (for event handlers). */
 export async function fetchQuery<T>(spec: QuerySpec<T>): Promise<T> {
   const e = entry(spec.key, () => new QueryEntry<T>(spec.key, spec.fetch));
