@@ -404,4 +404,36 @@ mod tests {
         assert_eq!(cleared.customer_id, None, "an absent field is left alone");
         assert_eq!(cleared.title, None);
     }
+
+    #[test]
+    fn customer_intents_are_strict_and_tell_an_absent_field_from_a_cleared_one() {
+        let id = CustomerId::new();
+        let update: Intent = serde_json::from_value(serde_json::json!({
+            "op": "customer.update", "args": { "id": id, "phone": "+33 1", "email": null },
+        }))
+        .unwrap();
+        let Intent::CustomerUpdate(u) = &update else {
+            panic!("{update:?}")
+        };
+        assert_eq!(u.id, id);
+        assert_eq!(u.phone, Some(Some("+33 1".into())));
+        assert_eq!(u.email, Some(None), "null clears the email");
+        assert_eq!(u.notes, None, "an absent field is left alone");
+        assert_eq!(
+            serde_json::to_value(&update).unwrap()["args"],
+            serde_json::json!({ "id": id, "phone": "+33 1", "email": null }),
+            "flat on the wire, absent fields left out"
+        );
+        let unknown = serde_json::from_value::<Intent>(serde_json::json!({
+            "op": "customer.update", "args": { "id": id, "fax": "123" },
+        }));
+        assert!(unknown.is_err(), "an unknown field is refused: {unknown:?}");
+        let create: Intent = serde_json::from_value(serde_json::json!({
+            "op": "customer.create", "args": { "id": id, "name": "Globex" },
+        }))
+        .unwrap();
+        assert!(
+            matches!(&create, Intent::CustomerCreate(c) if c.name == "Globex" && c.email.is_none())
+        );
+    }
 }

@@ -942,15 +942,8 @@ pub async fn replay(
 /// The ticket and its thread as the server last sent them; a ticket the server never sent
 /// becomes a tombstone until an intent makes it again.
 async fn restore_ticket(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
-    let base: Option<String> =
-        sqlx::query_scalar("select data from sync_base where entity = 'ticket' and id = ?")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    match base {
-        Some(data) => {
-            let ticket: Ticket =
-                serde_json::from_str(&data).map_err(|e| bad_data(Entity::Ticket, &e))?;
+    match base_record::<Ticket>(tx, Entity::Ticket, id).await? {
+        Some(ticket) => {
             write_tickets(tx, std::slice::from_ref(&ticket), now).await?;
             write_threads(tx, &[id.to_owned()], now).await?;
             write_ticket_expenses(tx, &[id.to_owned()], now).await?;
@@ -972,19 +965,26 @@ async fn restore_ticket(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
 /// The customer as the server last sent it; one the server never sent becomes a tombstone
 /// until an intent makes it again.
 async fn restore_customer(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
-    let base: Option<String> =
-        sqlx::query_scalar("select data from sync_base where entity = 'customer' and id = ?")
+    match base_record::<Customer>(tx, Entity::Customer, id).await? {
+        Some(customer) => write_customer(tx, &customer).await,
+        None => remove(tx, "customer", id, now, false).await,
+    }
+}
+
+/// The server's copy of a record, if it sent one.
+async fn base_record<T: serde::de::DeserializeOwned>(
+    tx: &mut Tx,
+    entity: Entity,
+    id: &str,
+) -> DeskResult<Option<T>> {
+    let data: Option<String> =
+        sqlx::query_scalar("select data from sync_base where entity = ? and id = ?")
+            .bind(entity_name(entity))
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?;
-    match base {
-        Some(data) => {
-            let customer: Customer =
-                serde_json::from_str(&data).map_err(|e| bad_data(Entity::Customer, &e))?;
-            write_customer(tx, &customer).await
-        }
-        None => remove(tx, "customer", id, now, false).await,
-    }
+    data.map(|d| serde_json::from_str(&d).map_err(|e| bad_data(entity, &e)))
+        .transpose()
 }
 
 /// A live ticket's requester, if the acting user may see the ticket.
