@@ -22,7 +22,7 @@ use tallydesk_shared::sync::{Intent, MAX_PULL_LIMIT, PushRequest};
 use tallydesk_shared::{TenantId, TicketId};
 use tokio::sync::{Mutex, watch};
 
-use crate::account::Connection;
+use crate::account::{Account, Connection};
 use crate::error::{DeskError, DeskResult, ErrorCode};
 use crate::model::Person;
 use crate::time::to_micros;
@@ -146,17 +146,41 @@ impl Replica {
         });
     }
 
+    /// Signed out: nothing syncs, but the outbox may still hold changes for the server the
+    /// app is connected to (sent once signed in there again), and leaving it asks first.
+    async fn set_signed_out(&self) -> DeskResult<()> {
+        let server = match self.connection.account() {
+            Account::SignedOut { server_url, .. } => Some(server_url),
+            Account::SignedIn(session) => Some(session.server_url),
+            Account::Local => None,
+        };
+        let (unsent, rejected) = match server {
+            Some(server) => store::server_counts(self.desk.store(), &server).await?,
+            None => (0, 0),
+        };
+        self.set_status(|s| {
+            *s = SyncStatus {
+                unsent,
+                rejected,
+                ..SyncStatus::signed_out()
+            }
+        });
+        Ok(())
+    }
+
     /// Re-reads the outbox's counts (after a local write), without calling the server.
     pub async fn refresh_status(&self) -> DeskResult<SyncStatus> {
         let Some(scope) = self.desk.sync_scope() else {
-            self.set_status(|s| *s = SyncStatus::signed_out());
+            self.set_signed_out().await?;
             return Ok(self.status());
         };
         let (unsent, rejected) = store::counts(self.desk.store(), &scope).await?;
         let position = store::position(self.desk.store()).await?;
         self.set_status(|s| {
-            if s.state == SyncState::SignedOut {
-                s.state = SyncState::Offline;
+            // Signed in, and no sync has said how it went yet (the app just started, or just
+            // signed in): the sync loop is on its way, so this is not "offline".
+            if s.state == SyncState::SignedOut && s.error.is_none() {
+                s.state = SyncState::Syncing;
             }
             s.unsent = unsent;
             s.rejected = rejected;
@@ -185,8 +209,7 @@ impl Replica {
     pub async fn sync(&self) -> DeskResult<()> {
         let _one = self.running.lock().await;
         let Some(scope) = self.desk.sync_scope() else {
-            self.set_status(|s| *s = SyncStatus::signed_out());
-            return Ok(());
+            return self.set_signed_out().await;
         };
         self.set_status(|s| s.state = SyncState::Syncing);
         let result = self.cycle(&scope).await;

@@ -787,6 +787,20 @@ pub async fn counts(store: &Store, scope: &SyncScope) -> DeskResult<(u32, u32)> 
     Ok((n(0), n(1)))
 }
 
+/// How many intents wait for `server` (any of its tenants), and how many it refused: while
+/// signed out there is no scope, but they are still unsent.
+pub async fn server_counts(store: &Store, server: &str) -> DeskResult<(u32, u32)> {
+    let row = sqlx::query(
+        "select coalesce(sum(state = 'pending'), 0), coalesce(sum(state = 'rejected'), 0) from outbox
+          where server_url = ?",
+    )
+    .bind(server)
+    .fetch_one(&store.pool)
+    .await?;
+    let n = |i: usize| u32::try_from(row.get::<i64, _>(i)).unwrap_or(u32::MAX);
+    Ok((n(0), n(1)))
+}
+
 /// The scope's refused intents, for one ticket or all, oldest first.
 pub async fn rejections(
     store: &Store,

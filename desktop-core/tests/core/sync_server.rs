@@ -478,3 +478,35 @@ async fn a_compacted_log_rebuilds_from_the_start_keeping_unsent_changes(pool: Pg
             >= head
     );
 }
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn the_status_counts_unsent_changes_while_signed_out_and_is_not_offline_before_a_sync(
+    pool: PgPool,
+) {
+    let (_running, ana, _bob) = ana_and_bob(pool).await;
+    let status = ana.replica.refresh_status().await.unwrap();
+    assert_eq!(
+        status.state,
+        SyncState::Syncing,
+        "signed in and not synced yet: the first sync is on its way, which is not offline"
+    );
+    ana.fixture
+        .desk
+        .create_ticket(&new_ticket("Kept for later"))
+        .await
+        .unwrap();
+    ana.connection.sign_out().await.unwrap();
+
+    let status = ana.replica.refresh_status().await.unwrap();
+    assert_eq!(status.state, SyncState::SignedOut);
+    assert_eq!(
+        status.unsent, 1,
+        "the change waits for the server, and leaving it (working offline) asks first"
+    );
+    ana.replica.sync().await.unwrap();
+    assert_eq!(
+        (ana.replica.status().state, ana.replica.status().unsent),
+        (SyncState::SignedOut, 1),
+        "signed out, a sync sends nothing and still counts it"
+    );
+}
