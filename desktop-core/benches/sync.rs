@@ -389,7 +389,12 @@ async fn split_pull_apply(desktop: &Desktop) -> anyhow::Result<Split> {
         let page = desktop.connection.sync_pull(cursor, MAX_PULL_LIMIT).await?;
         split.pull += asked.elapsed();
         let applying = Instant::now();
-        store::apply_page(store, &page.changes, page.cursor, micros_now()).await?;
+        let indexing = if page.has_more {
+            store::Indexing::Later
+        } else {
+            store::Indexing::Now
+        };
+        store::apply_page(store, &page.changes, page.cursor, micros_now(), indexing).await?;
         split.apply += applying.elapsed();
         split.pages += 1;
         split.changes += page.changes.len();

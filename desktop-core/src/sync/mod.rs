@@ -288,8 +288,19 @@ impl Replica {
 
     /// Pulls from the saved cursor until the log is exhausted, asking for the next page while
     /// the last one is applied. A compacted log (`resync_required`) restarts from 0 once,
-    /// keeping the outbox.
+    /// keeping the outbox. The search index takes what the pages brought with the last one
+    /// (see [`store::Indexing`]), or at once when the pull fails half way.
     async fn pull(&self) -> DeskResult<()> {
+        let pulled = self.pull_pages().await;
+        if pulled.is_err()
+            && let Err(e) = store::reindex(self.desk.store()).await
+        {
+            tracing::warn!(error = %e, "could not index the pulled records for search");
+        }
+        pulled
+    }
+
+    async fn pull_pages(&self) -> DeskResult<()> {
         let store = self.desk.store();
         let mut restarted = false;
         let mut done: u32 = 0;
@@ -312,22 +323,37 @@ impl Replica {
                     "the server said more changes follow but sent none",
                 ));
             }
+            let indexing = if page.has_more {
+                store::Indexing::Later
+            } else {
+                store::Indexing::Now
+            };
             let applied = store::apply_page(
                 store,
                 &page.changes,
                 page.cursor,
                 to_micros(self.desk.now()),
+                indexing,
             );
             if !page.has_more {
                 return applied.await;
             }
             // The page is saved (with its cursor) before the next one is used, so a failure
-            // of either leaves the store at a page boundary.
-            let next = self.connection.sync_pull(page.cursor, MAX_PULL_LIMIT);
+            // of either leaves the store at a page boundary. The next page is fetched (and
+            // parsed) on a task of its own, beside this one's work on the page.
+            let connection = self.connection.clone();
+            let after = page.cursor;
+            let next =
+                tokio::spawn(async move { connection.sync_pull(after, MAX_PULL_LIMIT).await });
             let (applied, next) = tokio::join!(applied, next);
             applied?;
             cursor = page.cursor;
-            fetched = next;
+            fetched = next.unwrap_or_else(|e| {
+                Err(DeskError::new(
+                    ErrorCode::Internal,
+                    format!("fetching the next page stopped: {e}"),
+                ))
+            });
             done = done.saturating_add(u32::try_from(page.changes.len()).unwrap_or(u32::MAX));
             self.set_status(|s| {
                 s.progress = Some(SyncProgress { done, total: None });
