@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tallydesk_shared::sync::{Intent, MAX_PULL_LIMIT, PushRequest};
+use tallydesk_shared::sync::{Cursor, Intent, MAX_PULL_LIMIT, PushRequest};
 use tallydesk_shared::{TenantId, TicketId};
 use tokio::sync::{Mutex, watch};
 
@@ -52,12 +52,33 @@ pub enum SyncState {
     SignedOut,
 }
 
-/// How far a pull has come. The protocol does not say how many changes remain, so `total`
-/// is absent until it does.
+/// How far a long pull has come, in steps of the server's change log from where the pull
+/// started (`done` of `total`; the caller may see only some of those changes). A server older
+/// than the log's `head` in its answer leaves `total` absent, and `done` counts the changes
+/// received.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct SyncProgress {
     pub done: u32,
     pub total: Option<u32>,
+}
+
+impl SyncProgress {
+    /// After a page: the pull started at `start`, has reached `cursor`, and the log ends at
+    /// `head` (0 from an older server); `received` changes came so far.
+    pub fn after_page(start: Cursor, cursor: Cursor, head: Cursor, received: u32) -> SyncProgress {
+        let steps = |n: Cursor| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+        if head <= start {
+            return SyncProgress {
+                done: received,
+                total: None,
+            };
+        }
+        let total = steps(head - start);
+        SyncProgress {
+            done: steps(cursor - start).min(total),
+            total: Some(total),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -303,8 +324,9 @@ impl Replica {
     async fn pull_pages(&self) -> DeskResult<()> {
         let store = self.desk.store();
         let mut restarted = false;
-        let mut done: u32 = 0;
+        let mut received: u32 = 0;
         let mut cursor = store::position(store).await?.cursor;
+        let mut start = cursor;
         let mut fetched = self.connection.sync_pull(cursor, MAX_PULL_LIMIT).await;
         loop {
             let page = match fetched {
@@ -312,6 +334,7 @@ impl Replica {
                     restarted = true;
                     store::restart(store, to_micros(self.desk.now())).await?;
                     cursor = 0;
+                    start = 0;
                     fetched = self.connection.sync_pull(cursor, MAX_PULL_LIMIT).await;
                     continue;
                 }
@@ -354,10 +377,43 @@ impl Replica {
                     format!("fetching the next page stopped: {e}"),
                 ))
             });
-            done = done.saturating_add(u32::try_from(page.changes.len()).unwrap_or(u32::MAX));
-            self.set_status(|s| {
-                s.progress = Some(SyncProgress { done, total: None });
-            });
+            received =
+                received.saturating_add(u32::try_from(page.changes.len()).unwrap_or(u32::MAX));
+            let progress = SyncProgress::after_page(start, cursor, page.head, received);
+            self.set_status(|s| s.progress = Some(progress));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_how_far_the_pull_is_between_where_it_started_and_the_logs_head() {
+        assert_eq!(
+            SyncProgress::after_page(100, 600, 1100, 3),
+            SyncProgress {
+                done: 500,
+                total: Some(1000)
+            },
+            "half of the log between the saved cursor and its head is pulled"
+        );
+        assert_eq!(
+            SyncProgress::after_page(0, 1100, 1100, 900),
+            SyncProgress {
+                done: 1100,
+                total: Some(1100)
+            },
+            "at the head, the bar is full"
+        );
+        assert_eq!(
+            SyncProgress::after_page(100, 600, 0, 42),
+            SyncProgress {
+                done: 42,
+                total: None
+            },
+            "a server that does not say where its log ends: the changes received are counted"
+        );
     }
 }
