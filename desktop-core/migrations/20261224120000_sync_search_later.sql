@@ -3,8 +3,9 @@
 -- (`sync_state.search_deferred`, set and cleared inside its transaction, so no other writer
 -- ever sees it set), the triggers note the tickets whose text changed in `search_stale`
 -- instead, and the last page rebuilds their rows from the tickets and comments as they are. The
--- list is committed with each page, so a pull cut short (a crash, the network) leaves it for
--- the next pull's last page; every pulled comment is searchable once a pull completes.
+-- list is committed with each page: a pull that fails half way rebuilds them at once, and one
+-- cut short by a crash leaves them to the next pull's last page; every pulled comment is
+-- searchable once a pull completes.
 
 alter table sync_state add column search_deferred integer not null default 0;
 
