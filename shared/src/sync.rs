@@ -94,6 +94,12 @@ pub struct PullResponse {
     pub cursor: Cursor,
     /// More changes follow: pull again at once.
     pub has_more: bool,
+    /// The end of the tenant's log when this page was read: a client that pulls from `cursor`
+    /// to `head` is up to date, so `head - cursor` measures what remains (the caller may see
+    /// less of it). Absent (0) from servers older than this field.
+    #[serde(default)]
+    #[specta(type = specta_typescript::Number)]
+    pub head: Cursor,
 }
 
 /// A client's intent, applied with the same permission and workflow checks as the REST API.

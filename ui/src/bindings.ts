@@ -1181,14 +1181,18 @@ export type SlaState = "running" | "paused" | "at_risk" | "breached" | "met";
 export type Status = "open" | "in_progress" | "on_hold" | "resolved" | "closed";
 
 /**
- *  How far a pull has come. The protocol does not say how many changes remain, so `total`
- *  is absent until it does.
+ *  How far a long pull has come, in steps of the server's change log from where the pull
+ *  started (`done` of `total`; the caller may see only some of those changes). A server older
+ *  than the log's `head` in its answer leaves `total` absent, and `done` counts the changes
+ *  received.
  */
 export type SyncProgress = SyncProgress_Serialize | SyncProgress_Deserialize;
 
 /**
- *  How far a pull has come. The protocol does not say how many changes remain, so `total`
- *  is absent until it does.
+ *  How far a long pull has come, in steps of the server's change log from where the pull
+ *  started (`done` of `total`; the caller may see only some of those changes). A server older
+ *  than the log's `head` in its answer leaves `total` absent, and `done` counts the changes
+ *  received.
  */
 export type SyncProgress_Deserialize = {
 	done: number,
@@ -1196,8 +1200,10 @@ export type SyncProgress_Deserialize = {
 };
 
 /**
- *  How far a pull has come. The protocol does not say how many changes remain, so `total`
- *  is absent until it does.
+ *  How far a long pull has come, in steps of the server's change log from where the pull
+ *  started (`done` of `total`; the caller may see only some of those changes). A server older
+ *  than the log's `head` in its answer leaves `total` absent, and `done` counts the changes
+ *  received.
  */
 export type SyncProgress_Serialize = {
 	done: number,

@@ -1,16 +1,19 @@
-//! When to sync: at start, soon after each local write, on the server's `changed` events (and
-//! after every reconnect of their stream), when asked to retry, and again with exponential
-//! backoff after a failure. Runs beside the app; nothing here blocks a command.
+//! When to sync: at start, after each local write (at once after a quiet spell, see
+//! [`write_wait`]), on the server's `changed` events (and after every reconnect of their
+//! stream), when asked to retry, and again with exponential backoff after a failure. Runs beside
+//! the app; nothing here blocks a command.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::error::ErrorCode;
 use crate::sync::Replica;
 
-/// Local writes that come in a burst are pushed together.
+/// Local writes that come in a burst are pushed together: after a write starts a sync, the
+/// next write-prompted sync starts no sooner than this.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
 /// With nothing to prompt it, a sync still runs this often.
 pub const IDLE_SYNC: Duration = Duration::from_secs(5 * 60);
@@ -40,6 +43,15 @@ impl Backoff {
     pub fn succeed(&mut self) {
         self.next = FIRST_RETRY;
     }
+}
+
+/// How long a local write waits before the sync that sends it, given how long ago the last
+/// write-prompted sync started (`None`: none yet). The first write after a quiet spell goes at
+/// once; writes made during that sync or soon after wait until [`DEBOUNCE`] has passed since it
+/// started, and go together (leading and trailing edge: at most one write-prompted sync per
+/// `DEBOUNCE`, and none of them late by more than that).
+pub fn write_wait(since_last: Option<Duration>) -> Duration {
+    since_last.map_or(Duration::ZERO, |since| DEBOUNCE.saturating_sub(since))
 }
 
 /// Reads a Server-Sent Events stream as it arrives: feed it chunks, it says how many
@@ -74,6 +86,8 @@ pub async fn run(replica: Replica, retry: Arc<Notify>) {
     let listener = tokio::spawn(listen(replica.clone(), events.clone()));
     let mut queued = replica.desk().queued();
     let mut backoff = Backoff::default();
+    // When a local write last started a sync.
+    let mut last_write_sync: Option<Instant> = None;
     loop {
         let wait = match replica.sync().await {
             Ok(()) => {
@@ -97,8 +111,10 @@ pub async fn run(replica: Replica, retry: Arc<Notify>) {
                 if let Err(e) = replica.refresh_status().await {
                     tracing::warn!(error = %e, "could not count the unsent changes");
                 }
-                tokio::time::sleep(DEBOUNCE).await;
+                tokio::time::sleep(write_wait(last_write_sync.map(|at| at.elapsed()))).await;
+                // Writes made meanwhile go with this sync.
                 queued.mark_unchanged();
+                last_write_sync = Some(Instant::now());
             }
             () = events.notified() => {}
             () = retry.notified() => backoff.succeed(),
@@ -170,6 +186,31 @@ mod tests {
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         b.succeed();
         assert_eq!(b.fail(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_write_after_a_quiet_spell_syncs_at_once_and_a_burst_waits_out_the_debounce() {
+        assert_eq!(
+            write_wait(None),
+            Duration::ZERO,
+            "the first write since the loop started is sent at once"
+        );
+        assert_eq!(
+            write_wait(Some(DEBOUNCE * 3)),
+            Duration::ZERO,
+            "after a quiet spell, a write is sent at once"
+        );
+        assert_eq!(write_wait(Some(DEBOUNCE)), Duration::ZERO);
+        assert_eq!(
+            write_wait(Some(Duration::from_millis(100))),
+            DEBOUNCE - Duration::from_millis(100),
+            "a write soon after the last one waits for the rest of the window, gathering others"
+        );
+        assert_eq!(
+            write_wait(Some(Duration::ZERO)),
+            DEBOUNCE,
+            "a write made while its predecessor's sync runs waits a whole window at most"
+        );
     }
 
     #[test]

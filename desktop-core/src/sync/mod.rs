@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tallydesk_shared::sync::{ExpenseCreate, Intent, MAX_PULL_LIMIT, PushRequest};
+use tallydesk_shared::sync::{Cursor, ExpenseCreate, Intent, MAX_PULL_LIMIT, PushRequest};
 use tallydesk_shared::{TenantId, TicketId};
 use tokio::sync::{Mutex, watch};
 
-use crate::account::Connection;
+use crate::account::{Account, Connection};
 use crate::error::{DeskError, DeskResult, ErrorCode};
 use crate::model::Person;
 use crate::time::to_micros;
@@ -54,12 +54,33 @@ pub enum SyncState {
     SignedOut,
 }
 
-/// How far a pull has come. The protocol does not say how many changes remain, so `total`
-/// is absent until it does.
+/// How far a long pull has come, in steps of the server's change log from where the pull
+/// started (`done` of `total`; the caller may see only some of those changes). A server older
+/// than the log's `head` in its answer leaves `total` absent, and `done` counts the changes
+/// received.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct SyncProgress {
     pub done: u32,
     pub total: Option<u32>,
+}
+
+impl SyncProgress {
+    /// After a page: the pull started at `start`, has reached `cursor`, and the log ends at
+    /// `head` (0 from an older server); `received` changes came so far.
+    pub fn after_page(start: Cursor, cursor: Cursor, head: Cursor, received: u32) -> SyncProgress {
+        let steps = |n: Cursor| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+        if head <= start {
+            return SyncProgress {
+                done: received,
+                total: None,
+            };
+        }
+        let total = steps(head - start);
+        SyncProgress {
+            done: steps(cursor - start).min(total),
+            total: Some(total),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -149,17 +170,41 @@ impl Replica {
         });
     }
 
+    /// Signed out: nothing syncs, but the outbox may still hold changes for the server the
+    /// app is connected to (sent once signed in there again), and leaving it asks first.
+    async fn set_signed_out(&self) -> DeskResult<()> {
+        let server = match self.connection.account() {
+            Account::SignedOut { server_url, .. } => Some(server_url),
+            Account::SignedIn(session) => Some(session.server_url),
+            Account::Local => None,
+        };
+        let (unsent, rejected) = match server {
+            Some(server) => store::server_counts(self.desk.store(), &server).await?,
+            None => (0, 0),
+        };
+        self.set_status(|s| {
+            *s = SyncStatus {
+                unsent,
+                rejected,
+                ..SyncStatus::signed_out()
+            }
+        });
+        Ok(())
+    }
+
     /// Re-reads the outbox's counts (after a local write), without calling the server.
     pub async fn refresh_status(&self) -> DeskResult<SyncStatus> {
         let Some(scope) = self.desk.sync_scope() else {
-            self.set_status(|s| *s = SyncStatus::signed_out());
+            self.set_signed_out().await?;
             return Ok(self.status());
         };
         let (unsent, rejected) = store::counts(self.desk.store(), &scope).await?;
         let position = store::position(self.desk.store()).await?;
         self.set_status(|s| {
-            if s.state == SyncState::SignedOut {
-                s.state = SyncState::Offline;
+            // Signed in, and no sync has said how it went yet (the app just started, or just
+            // signed in): the sync loop is on its way, so this is not "offline".
+            if s.state == SyncState::SignedOut && s.error.is_none() {
+                s.state = SyncState::Syncing;
             }
             s.unsent = unsent;
             s.rejected = rejected;
@@ -188,8 +233,7 @@ impl Replica {
     pub async fn sync(&self) -> DeskResult<()> {
         let _one = self.running.lock().await;
         let Some(scope) = self.desk.sync_scope() else {
-            self.set_status(|s| *s = SyncStatus::signed_out());
-            return Ok(());
+            return self.set_signed_out().await;
         };
         self.set_status(|s| s.state = SyncState::Syncing);
         let result = self.cycle(&scope).await;
@@ -338,12 +382,24 @@ impl Replica {
 
     /// Pulls from the saved cursor until the log is exhausted, asking for the next page while
     /// the last one is applied. A compacted log (`resync_required`) restarts from 0 once,
-    /// keeping the outbox.
+    /// keeping the outbox. The search index takes what the pages brought with the last one
+    /// (see [`store::Indexing`]), or at once when the pull fails half way.
     async fn pull(&self) -> DeskResult<()> {
+        let pulled = self.pull_pages().await;
+        if pulled.is_err()
+            && let Err(e) = store::reindex(self.desk.store()).await
+        {
+            tracing::warn!(error = %e, "could not index the pulled records for search");
+        }
+        pulled
+    }
+
+    async fn pull_pages(&self) -> DeskResult<()> {
         let store = self.desk.store();
         let mut restarted = false;
-        let mut done: u32 = 0;
+        let mut received: u32 = 0;
         let mut cursor = store::position(store).await?.cursor;
+        let mut start = cursor;
         let mut fetched = self.connection.sync_pull(cursor, MAX_PULL_LIMIT).await;
         loop {
             let page = match fetched {
@@ -351,6 +407,7 @@ impl Replica {
                     restarted = true;
                     store::restart(store, to_micros(self.desk.now())).await?;
                     cursor = 0;
+                    start = 0;
                     fetched = self.connection.sync_pull(cursor, MAX_PULL_LIMIT).await;
                     continue;
                 }
@@ -362,26 +419,74 @@ impl Replica {
                     "the server said more changes follow but sent none",
                 ));
             }
+            let indexing = if page.has_more {
+                store::Indexing::Later
+            } else {
+                store::Indexing::Now
+            };
             let applied = store::apply_page(
                 store,
                 &page.changes,
                 page.cursor,
                 to_micros(self.desk.now()),
+                indexing,
             );
             if !page.has_more {
                 return applied.await;
             }
             // The page is saved (with its cursor) before the next one is used, so a failure
-            // of either leaves the store at a page boundary.
-            let next = self.connection.sync_pull(page.cursor, MAX_PULL_LIMIT);
+            // of either leaves the store at a page boundary. The next page is fetched (and
+            // parsed) on a task of its own, beside this one's work on the page.
+            let connection = self.connection.clone();
+            let after = page.cursor;
+            let next =
+                tokio::spawn(async move { connection.sync_pull(after, MAX_PULL_LIMIT).await });
             let (applied, next) = tokio::join!(applied, next);
             applied?;
             cursor = page.cursor;
-            fetched = next;
-            done = done.saturating_add(u32::try_from(page.changes.len()).unwrap_or(u32::MAX));
-            self.set_status(|s| {
-                s.progress = Some(SyncProgress { done, total: None });
+            fetched = next.unwrap_or_else(|e| {
+                Err(DeskError::new(
+                    ErrorCode::Internal,
+                    format!("fetching the next page stopped: {e}"),
+                ))
             });
+            received =
+                received.saturating_add(u32::try_from(page.changes.len()).unwrap_or(u32::MAX));
+            let progress = SyncProgress::after_page(start, cursor, page.head, received);
+            self.set_status(|s| s.progress = Some(progress));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_how_far_the_pull_is_between_where_it_started_and_the_logs_head() {
+        assert_eq!(
+            SyncProgress::after_page(100, 600, 1100, 3),
+            SyncProgress {
+                done: 500,
+                total: Some(1000)
+            },
+            "half of the log between the saved cursor and its head is pulled"
+        );
+        assert_eq!(
+            SyncProgress::after_page(0, 1100, 1100, 900),
+            SyncProgress {
+                done: 1100,
+                total: Some(1100)
+            },
+            "at the head, the bar is full"
+        );
+        assert_eq!(
+            SyncProgress::after_page(100, 600, 0, 42),
+            SyncProgress {
+                done: 42,
+                total: None
+            },
+            "a server that does not say where its log ends: the changes received are counted"
+        );
     }
 }

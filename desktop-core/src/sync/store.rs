@@ -308,17 +308,32 @@ async fn tombstone_ticket(tx: &mut Tx, id: &str, now: i64, thread: bool) -> Desk
     Ok(())
 }
 
+/// When the records of a pulled page reach the search index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Indexing {
+    /// With this page, together with those of earlier pages that waited: a pull's last page.
+    Now,
+    /// With a later page: a long pull rebuilds each ticket's search row once, at its end,
+    /// rather than once for each page that brings it comments.
+    Later,
+}
+
 /// Applies one pulled page in one transaction and moves the cursor past it. A run of upserts
 /// of one entity is written with a handful of statements whatever its length (rows go to
 /// SQLite as one JSON array, read with `json_each`), so a first sync costs a few statements a
-/// page rather than several a record.
+/// page rather than several a record. The tickets whose text changed are noted rather than
+/// indexed one row at a time, and their search rows rebuilt once, as `indexing` says.
 pub async fn apply_page(
     store: &Store,
     changes: &[Change],
     cursor: Cursor,
     now: i64,
+    indexing: Indexing,
 ) -> DeskResult<()> {
     let mut tx = store.write().await?;
+    sqlx::query("update sync_state set search_deferred = 1 where id = 1")
+        .execute(&mut *tx)
+        .await?;
     let mut rest = changes;
     while let Some(first) = rest.first() {
         let run = if first.op == ChangeOp::Upsert {
@@ -344,10 +359,39 @@ pub async fn apply_page(
         }
         rest = later;
     }
-    sqlx::query("update sync_state set cursor = ? where id = 1")
+    sqlx::query("update sync_state set cursor = ?, search_deferred = 0 where id = 1")
         .bind(cursor)
         .execute(&mut *tx)
         .await?;
+    if indexing == Indexing::Now {
+        reindex_stale(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Rebuilds the search rows of the tickets noted in `search_stale` from their text and
+/// comments as they are now, and empties the list.
+async fn reindex_stale(tx: &mut Tx) -> DeskResult<()> {
+    for statement in [
+        "delete from ticket_search where rowid in (select ticket_rowid from search_stale)",
+        "insert into ticket_search (rowid, title, description, comments)
+         select t.rowid, t.title, t.description,
+                coalesce((select ' ' || group_concat(c.body, ' ') from comments c
+                           where c.ticket_id = t.id), '')
+           from search_stale s join tickets t on t.rowid = s.ticket_rowid",
+        "delete from search_stale",
+    ] {
+        sqlx::query(statement).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Brings the search index up to date with pages applied with [`Indexing::Later`] by a pull
+/// that did not finish.
+pub async fn reindex(store: &Store) -> DeskResult<()> {
+    let mut tx = store.write().await?;
+    reindex_stale(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -444,10 +488,11 @@ async fn upsert_run(tx: &mut Tx, entity: Entity, changes: &[Change], now: i64) -
             members.into_iter().map(|(_, data)| data).collect()
         }
     };
-    let rows: Vec<Value> = changes
+    // Written as JSON straight from the records, without copying them into new values.
+    let rows: Vec<(String, &Value)> = changes
         .iter()
         .zip(data)
-        .map(|(change, data)| serde_json::json!([change.id.to_string(), data]))
+        .map(|(change, data)| (change.id.to_string(), data))
         .collect();
     sqlx::query(
         "insert into sync_base (entity, id, data)
@@ -455,7 +500,7 @@ async fn upsert_run(tx: &mut Tx, entity: Entity, changes: &[Change], now: i64) -
          on conflict (entity, id) do update set data = excluded.data",
     )
     .bind(entity_name(entity))
-    .bind(Value::Array(rows).to_string())
+    .bind(to_json(&rows)?)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -475,6 +520,12 @@ pub(crate) async fn known_users(tx: &mut Tx, ids: &BTreeSet<String>, now: i64) -
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Rows for `json_each`, as one JSON array.
+fn to_json(rows: &impl serde::Serialize) -> DeskResult<String> {
+    serde_json::to_string(rows)
+        .map_err(|e| DeskError::new(ErrorCode::Internal, format!("rows to JSON: {e}")))
 }
 
 pub(crate) fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
@@ -603,20 +654,20 @@ async fn write_comments(tx: &mut Tx, comments: &[Comment], now: i64) -> DeskResu
     if comments.is_empty() {
         return Ok(());
     }
-    let rows: Vec<Value> = comments
+    let rows: Vec<_> = comments
         .iter()
         .map(|c| {
-            serde_json::json!([
+            (
                 c.id.to_string(),
                 c.ticket_id.to_string(),
                 c.author_id.to_string(),
-                c.body,
+                &c.body,
                 c.internal,
                 to_micros(c.created_at),
-            ])
+            )
         })
         .collect();
-    let rows = Value::Array(rows).to_string();
+    let rows = to_json(&rows)?;
     sqlx::query(
         "insert or ignore into users (id, name, role, updated_at)
          select distinct j.value ->> 2, 'Unknown', 'requester', ?2 from json_each(?1) as j
@@ -626,38 +677,6 @@ async fn write_comments(tx: &mut Tx, comments: &[Comment], now: i64) -> DeskResu
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    // The search index gets each ticket's new comments at once, not one rewrite of its row
-    // per comment as the insert trigger would: with the trigger set aside, the text it would
-    // append is gathered, the comments written, the text appended, and the trigger put back
-    // as the schema defines it.
-    let trigger: Option<String> = sqlx::query_scalar(
-        "select sql from sqlite_master where type = 'trigger' and name = 'comments_search_insert'",
-    )
-    .fetch_optional(&mut **tx)
-    .await?;
-    if trigger.is_some() {
-        sqlx::query(
-            "create temp table if not exists sync_thread_text (r integer primary key, text text not null)",
-        )
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query("delete from temp.sync_thread_text")
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(
-            "insert into temp.sync_thread_text (r, text)
-             select t.rowid, group_concat(j.value ->> 3, ' ')
-               from json_each(?1) as j join tickets t on t.id = j.value ->> 1
-              where not exists (select 1 from comments c where c.id = j.value ->> 0)
-              group by t.rowid",
-        )
-        .bind(&rows)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query("drop trigger comments_search_insert")
-            .execute(&mut **tx)
-            .await?;
-    }
     sqlx::query(
         "insert into comments (id, ticket_id, author_id, body, internal, created_at)
          select j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4,
@@ -670,17 +689,6 @@ async fn write_comments(tx: &mut Tx, comments: &[Comment], now: i64) -> DeskResu
     .bind(&rows)
     .execute(&mut **tx)
     .await?;
-    if let Some(trigger) = trigger {
-        sqlx::query(
-            "update ticket_search
-                set comments = comments || ' '
-                    || (select s.text from temp.sync_thread_text s where s.r = ticket_search.rowid)
-              where rowid in (select r from temp.sync_thread_text)",
-        )
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(&trigger).execute(&mut **tx).await?;
-    }
     Ok(())
 }
 
@@ -854,6 +862,20 @@ pub async fn counts(store: &Store, scope: &SyncScope) -> DeskResult<(u32, u32)> 
     )
     .bind(&scope.server_url)
     .bind(scope.tenant_id.to_string())
+    .fetch_one(&store.pool)
+    .await?;
+    let n = |i: usize| u32::try_from(row.get::<i64, _>(i)).unwrap_or(u32::MAX);
+    Ok((n(0), n(1)))
+}
+
+/// How many intents wait for `server` (any of its tenants), and how many it refused: while
+/// signed out there is no scope, but they are still unsent.
+pub async fn server_counts(store: &Store, server: &str) -> DeskResult<(u32, u32)> {
+    let row = sqlx::query(
+        "select coalesce(sum(state = 'pending'), 0), coalesce(sum(state = 'rejected'), 0) from outbox
+          where server_url = ?",
+    )
+    .bind(server)
     .fetch_one(&store.pool)
     .await?;
     let n = |i: usize| u32::try_from(row.get::<i64, _>(i)).unwrap_or(u32::MAX);

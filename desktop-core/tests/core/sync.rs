@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use tallydesk_desktop_core::model::Person;
 use tallydesk_desktop_core::sync::SyncScope;
 use tallydesk_desktop_core::sync::store;
+use tallydesk_desktop_core::sync::store::Indexing::Now;
 use tallydesk_desktop_core::{Desk, ErrorCode};
 use tallydesk_shared::api::{CreateTicket, PatchTicket, Ticket};
 use tallydesk_shared::permission::access;
@@ -250,7 +251,7 @@ async fn pulled_state_with_pending_intents_replayed_and_a_rejection_undone() {
     store::enter_scope(s, &scope, now).await.unwrap();
     let other = UserId::new();
     let server = server_ticket(TicketId::new(), 1, other, Status::InProgress);
-    store::apply_page(s, &[upsert(1, &server)], 1, now)
+    store::apply_page(s, &[upsert(1, &server)], 1, now, Now)
         .await
         .unwrap();
     assert_eq!(store::position(s).await.unwrap().cursor, 1);
@@ -276,7 +277,7 @@ async fn pulled_state_with_pending_intents_replayed_and_a_rejection_undone() {
     changed.hold_reason = Some("parts".into());
     changed.description = "theirs".into();
     changed.version = 4;
-    store::apply_page(s, &[upsert(2, &changed)], 2, now)
+    store::apply_page(s, &[upsert(2, &changed)], 2, now, Now)
         .await
         .unwrap();
     store::replay(s, &scope, &[], now).await.unwrap();
@@ -316,7 +317,7 @@ async fn pulled_state_with_pending_intents_replayed_and_a_rejection_undone() {
     let mut applied = changed.clone();
     applied.title = "Mine".into();
     applied.version = 5;
-    store::apply_page(s, &[upsert(3, &applied)], 3, now)
+    store::apply_page(s, &[upsert(3, &applied)], 3, now, Now)
         .await
         .unwrap();
     store::replay(s, &scope, &answered, now).await.unwrap();
@@ -358,7 +359,7 @@ async fn deletes_and_evictions_remove_records_and_numbers_make_way() {
     assert_eq!(mine.number, 1);
     let a = server_ticket(TicketId::new(), 1, scope.user.id, Status::Open);
     let b = server_ticket(TicketId::new(), 2, scope.user.id, Status::Open);
-    store::apply_page(s, &[upsert(1, &a), upsert(2, &b)], 2, now)
+    store::apply_page(s, &[upsert(1, &a), upsert(2, &b)], 2, now, Now)
         .await
         .unwrap();
     let mine = f.desk.ticket(mine.id).await.unwrap().ticket;
@@ -379,6 +380,7 @@ async fn deletes_and_evictions_remove_records_and_numbers_make_way() {
         ],
         4,
         now,
+        Now,
     )
     .await
     .unwrap();
@@ -410,7 +412,7 @@ async fn switching_tenant_clears_the_old_tenants_records_and_keeps_its_outbox() 
     let now = Utc::now().timestamp_micros();
     store::enter_scope(s, &first, now).await.unwrap();
     let pulled = server_ticket(TicketId::new(), 1, first.user.id, Status::Open);
-    store::apply_page(s, &[upsert(1, &pulled)], 1, now)
+    store::apply_page(s, &[upsert(1, &pulled)], 1, now, Now)
         .await
         .unwrap();
     let made = f
@@ -442,7 +444,7 @@ async fn switching_tenant_clears_the_old_tenants_records_and_keeps_its_outbox() 
     );
     f.desk.set_sync_scope(Some(first.clone()));
     store::enter_scope(s, &first, now).await.unwrap();
-    store::apply_page(s, &[upsert(1, &pulled)], 1, now)
+    store::apply_page(s, &[upsert(1, &pulled)], 1, now, Now)
         .await
         .unwrap();
     store::replay(s, &first, &[], now).await.unwrap();
@@ -634,7 +636,7 @@ async fn replay_matches_the_server(
         );
         ids.push(id);
     }
-    store::apply_page(s, &changes, changes.len() as i64, now)
+    store::apply_page(s, &changes, changes.len() as i64, now, Now)
         .await
         .unwrap();
     let created: Vec<TicketId> = (0..8).map(|_| TicketId::new()).collect();

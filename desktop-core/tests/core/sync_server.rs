@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tallydesk_desktop_core::ErrorCode;
 use tallydesk_desktop_core::account::Connection;
+use tallydesk_desktop_core::model::TicketQuery;
 use tallydesk_desktop_core::sync::{Replica, SyncState, live, store};
 use tallydesk_shared::api::{Comment, CreateTicket, PatchTicket, Ticket};
 use tallydesk_shared::sync::{ChangeOp, Entity, PushRequest};
@@ -476,5 +477,138 @@ async fn a_compacted_log_rebuilds_from_the_start_keeping_unsent_changes(pool: Pg
             .unwrap()
             .cursor
             >= head
+    );
+}
+
+/// The ticket numbers a search on this desktop finds.
+async fn found(desktop: &Desktop, search: &str) -> Vec<i64> {
+    let page = desktop
+        .fixture
+        .desk
+        .list_tickets(&TicketQuery {
+            search: Some(search.into()),
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await
+        .expect("the search runs");
+    let mut numbers: Vec<i64> = page.items.iter().map(|t| t.number).collect();
+    numbers.sort_unstable();
+    numbers
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn comments_pulled_in_bulk_over_several_pages_are_found_by_search(pool: PgPool) {
+    let owner = pool.clone();
+    let (_running, ana, bob) = ana_and_bob(pool).await;
+    let scope = ana.fixture.desk.sync_scope().expect("ana is signed in");
+    // An import on the server: 400 tickets with 4 comments each, every comment with a word of
+    // its own.
+    let mut tx = owner.begin().await.unwrap();
+    sqlx::query("select set_config('tallydesk.tenant_id', $1, true)")
+        .bind(scope.tenant_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into tickets (id, tenant_id, number, title, requester_id)
+         select gen_random_uuid(), $1, n, 'Imported ' || n, $2
+           from generate_series(1, 400) as n",
+    )
+    .bind(scope.tenant_id.as_uuid())
+    .bind(scope.user.id.as_uuid())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into comments (id, tenant_id, ticket_id, author_id, body, internal)
+         select gen_random_uuid(), t.tenant_id, t.id, $1,
+                format('The rollers look worn (quokka%sx%sz)', t.number, k), k = 4
+           from tickets t cross join generate_series(1, 4) as k
+          where t.tenant_id = $2",
+    )
+    .bind(scope.user.id.as_uuid())
+    .bind(scope.tenant_id.as_uuid())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        bob.connection.sync_pull(0, 1000).await.unwrap().has_more,
+        "the snapshot takes several pages"
+    );
+
+    bob.sync().await;
+    assert_eq!(
+        found(&bob, "rollers").await,
+        (1..=400).collect::<Vec<_>>(),
+        "every imported ticket is found by its comments' words"
+    );
+    for n in [1, 137, 250, 400] {
+        for k in 1..=4 {
+            assert_eq!(
+                found(&bob, &format!("quokka{n}x{k}z")).await,
+                vec![n],
+                "comment {k} of ticket {n}, internal notes included, is found on its ticket"
+            );
+        }
+    }
+
+    // A comment that comes later, in a pull of one page, is found too.
+    let query = TicketQuery {
+        search: Some("quokka7x1z".into()),
+        ..Default::default()
+    };
+    let ticket = bob.fixture.desk.list_tickets(&query).await.unwrap().items[0].id;
+    ana.sync().await;
+    ana.fixture
+        .desk
+        .add_comment(ticket, "Replaced the wombat roller", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        found(&ana, "wombat").await,
+        vec![7],
+        "a comment made here is found at once"
+    );
+    ana.sync().await;
+    bob.sync().await;
+    assert_eq!(found(&bob, "wombat").await, vec![7]);
+    assert_eq!(
+        found(&bob, "quokka7x2z").await,
+        vec![7],
+        "the ticket's earlier comments are still found"
+    );
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn the_status_counts_unsent_changes_while_signed_out_and_is_not_offline_before_a_sync(
+    pool: PgPool,
+) {
+    let (_running, ana, _bob) = ana_and_bob(pool).await;
+    let status = ana.replica.refresh_status().await.unwrap();
+    assert_eq!(
+        status.state,
+        SyncState::Syncing,
+        "signed in and not synced yet: the first sync is on its way, which is not offline"
+    );
+    ana.fixture
+        .desk
+        .create_ticket(&new_ticket("Kept for later"))
+        .await
+        .unwrap();
+    ana.connection.sign_out().await.unwrap();
+
+    let status = ana.replica.refresh_status().await.unwrap();
+    assert_eq!(status.state, SyncState::SignedOut);
+    assert_eq!(
+        status.unsent, 1,
+        "the change waits for the server, and leaving it (working offline) asks first"
+    );
+    ana.replica.sync().await.unwrap();
+    assert_eq!(
+        (ana.replica.status().state, ana.replica.status().unsent),
+        (SyncState::SignedOut, 1),
+        "signed out, a sync sends nothing and still counts it"
     );
 }

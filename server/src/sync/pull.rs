@@ -36,7 +36,9 @@ pub struct PullParams {
         role change; it still exists). A record changed several times appears once, at its \
         latest `seq`. Pull again with the returned `cursor` while `has_more`; a page may hold \
         fewer than `limit` changes, even none, and still have more after it (the log is read \
-        in bounded windows). Cursor 0 is a full snapshot (without tombstones).\n\n\
+        in bounded windows). Cursor 0 is a full snapshot (without tombstones). `head` is the end \
+        of the log when the page was read: `head - cursor` measures what remains, for a \
+        progress bar (servers before it omit it).\n\n\
         409 `resync_required`: the log below the cursor was compacted (or the cursor is from \
         elsewhere): drop the local copy and pull from 0.\n\n\
         Requests may send `X-Tallydesk-Sync: 1`; another version is refused with 400. Responses \
@@ -216,6 +218,7 @@ pub async fn changes_after(
         changes,
         cursor: next,
         has_more,
+        head,
     })
 }
 

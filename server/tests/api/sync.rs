@@ -29,6 +29,10 @@ async fn pull_all(user: &User, mut cursor: i64, limit: u32) -> (Vec<Value>, i64)
             next >= cursor,
             "the cursor never goes back: {cursor} -> {next}"
         );
+        assert!(
+            page["head"].as_i64().expect("head") >= next,
+            "the log's head is never before the cursor it hands out"
+        );
         cursor = next;
         if !page["has_more"].as_bool().expect("has_more") {
             return (changes, cursor);
@@ -417,6 +421,18 @@ async fn the_protocol_version_is_checked_and_answered(pool: PgPool) {
         assert!(spec["paths"].get(path).is_some(), "{path} is documented");
     }
     assert!(spec["components"]["schemas"].get("PushRequest").is_some());
+    let pull = &spec["components"]["schemas"]["PullResponse"];
+    assert!(
+        pull["properties"].get("head").is_some(),
+        "the log's head is documented"
+    );
+    assert!(
+        !pull["required"]
+            .as_array()
+            .expect("PullResponse lists its required fields")
+            .contains(&json!("head")),
+        "head is additive: clients read answers of servers older than it"
+    );
 }
 
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
@@ -871,6 +887,7 @@ async fn a_requester_pulls_a_big_log_in_bounded_pages_without_missing_a_change(p
     .unwrap();
     tx.commit().await.unwrap();
     let late = id_of(&team.requester.create_ticket("Mine, late").await);
+    let log_end = head(&app, &team.tenant).await;
 
     let (mut cursor, mut pages, mut seen) = (0, 0, Vec::new());
     loop {
@@ -883,6 +900,12 @@ async fn a_requester_pulls_a_big_log_in_bounded_pages_without_missing_a_change(p
         let next = page["cursor"].as_i64().unwrap();
         let changes = page["changes"].as_array().unwrap();
         assert!(changes.len() <= 1, "never more than the limit");
+        assert_eq!(
+            page["head"].as_i64(),
+            Some(log_end),
+            "every page says where the log ends, so a client can show how far it has come, \
+             even through stretches it may not see"
+        );
         assert!(
             next > cursor || !page["has_more"].as_bool().unwrap(),
             "every page moves the cursor on, even an empty one: {cursor} -> {next}"
@@ -902,6 +925,10 @@ async fn a_requester_pulls_a_big_log_in_bounded_pages_without_missing_a_change(p
         seen,
         vec![early, late],
         "their own tickets, in order, each once, and none of the others'"
+    );
+    assert_eq!(
+        cursor, log_end,
+        "the last page ends at the head it announced"
     );
     assert!(
         pages > 2,

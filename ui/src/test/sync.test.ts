@@ -145,22 +145,24 @@ describe('the sync indicator', () => {
 });
 
 describe('the first sync of a big organisation', () => {
-  it('shows how many changes came in, without blocking the app', async () => {
+  it('shows how far it has come, without blocking the app', async () => {
     desk.signInAs('agent');
-    desk.sync.status = status({ state: 'syncing', last_synced_at: null, progress: { done: 1000, total: null } });
+    desk.sync.status = status({ state: 'syncing', last_synced_at: null, progress: { done: 1000, total: 64000 } });
     await renderApp();
 
     const region = await screen.findByRole('region', { name: 'Sync progress' });
     expect(region).toHaveTextContent('First sync with the server');
-    expect(region).toHaveTextContent('1,000 changes received. You can keep working meanwhile.');
+    expect(region).toHaveTextContent('1% received. You can keep working meanwhile.');
     const bar = within(region).getByRole('progressbar', { name: 'Changes received' });
-    expect(bar, 'no total from the server yet: the bar only moves').not.toHaveAttribute('value');
+    expect(bar, 'the server says where its log ends: the bar shows how much is done').toHaveAttribute('value', '1000');
+    expect(bar).toHaveAttribute('max', '64000');
+    expect(bar).toHaveAttribute('aria-valuetext', '1% received');
 
-    await syncNow({ state: 'syncing', last_synced_at: null, progress: { done: 6000, total: 10000 } });
-    await waitFor(() => expect(region).toHaveTextContent('6,000 of 10,000 changes received'));
-    const known = within(region).getByRole('progressbar', { name: 'Changes received' });
-    expect(known).toHaveAttribute('value', '6000');
-    expect(known).toHaveAttribute('max', '10000');
+    await syncNow({ state: 'syncing', last_synced_at: null, progress: { done: 40000, total: 64000 } });
+    await waitFor(() => expect(region).toHaveTextContent('62% received'));
+    const later = within(region).getByRole('progressbar', { name: 'Changes received' });
+    expect(later).toHaveAttribute('value', '40000');
+    expect(later).toHaveAttribute('max', '64000');
 
     await userEvent.click(screen.getByRole('button', { name: 'New ticket' }));
     expect(screen.getByRole('dialog', { name: 'New ticket' }), 'the app works meanwhile').toBeInTheDocument();
@@ -168,6 +170,16 @@ describe('the first sync of a big organisation', () => {
 
     await syncNow({ state: 'online', last_synced_at: '2025-01-06T09:05:00.000Z' });
     await waitFor(() => expect(screen.queryByRole('region', { name: 'Sync progress' })).toBeNull());
+  });
+
+  it('counts the changes received from a server that does not say where its log ends', async () => {
+    desk.signInAs('agent');
+    desk.sync.status = status({ state: 'syncing', last_synced_at: null, progress: { done: 1000, total: null } });
+    await renderApp();
+    const region = await screen.findByRole('region', { name: 'Sync progress' });
+    expect(region).toHaveTextContent('1,000 changes received. You can keep working meanwhile.');
+    const bar = within(region).getByRole('progressbar', { name: 'Changes received' });
+    expect(bar, 'no total: the bar only shows that it moves').not.toHaveAttribute('value');
   });
 
   it('says it is catching up on a later long pull', async () => {
