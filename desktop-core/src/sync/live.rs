@@ -14,7 +14,7 @@ use crate::sync::Replica;
 
 /// Local writes that come in a burst are pushed together: after a write starts a sync, the
 /// next write-prompted sync starts no sooner than this.
-pub const DEBOUNCE: Duration = Duration::from_millis(300);
+pub const DEBOUNCE: Duration = Duration::from_millis(150);
 /// With nothing to prompt it, a sync still runs this often.
 pub const IDLE_SYNC: Duration = Duration::from_secs(5 * 60);
 const FIRST_RETRY: Duration = Duration::from_secs(1);
