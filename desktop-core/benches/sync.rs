@@ -49,7 +49,7 @@ use tallydesk_shared::api::CreateTicket;
 use tallydesk_shared::sync::{MAX_PULL_LIMIT, PushRequest};
 
 use account_harness::{AUDIENCE, Behaviour, TestBrowser};
-use common::{Interrupts, Machine, Place, grouped};
+use common::{Machine, Place, grouped};
 
 /// Times the desktop's first sync of a big tenant, change propagation and push throughput.
 #[derive(Debug, Parser)]
@@ -81,34 +81,7 @@ const PASSPHRASE: &str = "correct horse battery";
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("bench: error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Runs the benchmark, then removes its database whatever happened (Ctrl-C included).
-async fn run(args: &Args) -> anyhow::Result<()> {
-    let mut interrupts = Interrupts::listen()?;
-    let place = tokio::select! {
-        place = Place::open() => place?,
-        () = interrupts.recv() => return Err(anyhow!("interrupted")),
-    };
-    let outcome = tokio::select! {
-        outcome = bench(args, &place) => outcome,
-        () = interrupts.recv() => Err(anyhow!("interrupted")),
-    };
-    let removed = place.remove().await;
-    match (outcome, removed) {
-        (Err(error), Err(cleanup)) => {
-            eprintln!("bench: warning: could not remove the benchmark database: {cleanup:#}");
-            Err(error)
-        }
-        (outcome, removed) => outcome.and(removed),
-    }
+    common::in_own_database(async |place| bench(&args, place).await).await
 }
 
 async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {

@@ -43,7 +43,7 @@ use tallydesk_shared::{Role, TenantId, TicketId, UserId};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use common::{Interrupts, Machine, Place, grouped, uuid_v7_sql};
+use common::{Machine, Place, grouped, uuid_v7_sql};
 
 /// Requests before this much time has passed in a scenario are not measured.
 const WARM_UP: Duration = Duration::from_secs(1);
@@ -127,34 +127,7 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(&args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("bench: error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Runs the benchmark, then removes its database whatever happened (Ctrl-C included).
-async fn run(args: &Args) -> anyhow::Result<()> {
-    let mut interrupts = Interrupts::listen()?;
-    let place = tokio::select! {
-        place = Place::open() => place?,
-        () = interrupts.recv() => return Err(anyhow!("interrupted")),
-    };
-    let outcome = tokio::select! {
-        outcome = bench(args, &place) => outcome,
-        () = interrupts.recv() => Err(anyhow!("interrupted")),
-    };
-    let removed = place.remove().await;
-    match (outcome, removed) {
-        (Err(error), Err(cleanup)) => {
-            eprintln!("bench: warning: could not remove the benchmark database: {cleanup:#}");
-            Err(error)
-        }
-        (outcome, removed) => outcome.and(removed),
-    }
+    common::in_own_database(async |place| bench(&args, place).await).await
 }
 
 async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {

@@ -28,7 +28,7 @@ mod common;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow, bail, ensure};
+use anyhow::{Context as _, bail, ensure};
 use chrono::Utc;
 use clap::Parser;
 use sqlx::postgres::PgPoolOptions;
@@ -43,7 +43,7 @@ use tallydesk_shared::sync::{
 use tallydesk_shared::{CommentId, Role, TenantId, TicketId};
 use uuid::Uuid;
 
-use common::{Interrupts, Machine, Place, grouped};
+use common::{Machine, Place, grouped};
 
 /// Seeds a tenant, pulls its snapshot as an empty desktop would and measures push throughput.
 #[derive(Debug, Parser)]
@@ -79,34 +79,7 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(&args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("bench: error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Runs the benchmark, then removes its database whatever happened (Ctrl-C included).
-async fn run(args: &Args) -> anyhow::Result<()> {
-    let mut interrupts = Interrupts::listen()?;
-    let place = tokio::select! {
-        place = Place::open() => place?,
-        () = interrupts.recv() => return Err(anyhow!("interrupted")),
-    };
-    let outcome = tokio::select! {
-        outcome = bench(args, &place) => outcome,
-        () = interrupts.recv() => Err(anyhow!("interrupted")),
-    };
-    let removed = place.remove().await;
-    match (outcome, removed) {
-        (Err(error), Err(cleanup)) => {
-            eprintln!("bench: warning: could not remove the benchmark database: {cleanup:#}");
-            Err(error)
-        }
-        (outcome, removed) => outcome.and(removed),
-    }
+    common::in_own_database(async |place| bench(&args, place).await).await
 }
 
 async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {

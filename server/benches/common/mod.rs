@@ -2,6 +2,7 @@
 //! interrupts, the machine's description and number formatting.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -13,24 +14,56 @@ use tallydesk_shared::{TenantId, UserId};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// SIGINT (Ctrl-C) and SIGTERM, caught from the start so the database is always removed.
-pub struct Interrupts {
+struct Interrupts {
     interrupt: Signal,
     terminate: Signal,
 }
 
 impl Interrupts {
-    pub fn listen() -> anyhow::Result<Interrupts> {
+    fn listen() -> anyhow::Result<Interrupts> {
         Ok(Interrupts {
             interrupt: signal(SignalKind::interrupt()).context("catching SIGINT")?,
             terminate: signal(SignalKind::terminate()).context("catching SIGTERM")?,
         })
     }
 
-    pub async fn recv(&mut self) {
+    async fn recv(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
         }
+    }
+}
+
+/// Runs `bench` on a database of its own, removes the database whatever happened (Ctrl-C
+/// included), and says how it went as the process's exit code.
+pub async fn in_own_database(bench: impl AsyncFnOnce(&Place) -> anyhow::Result<()>) -> ExitCode {
+    match in_place(bench).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn in_place(bench: impl AsyncFnOnce(&Place) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let mut interrupts = Interrupts::listen()?;
+    let place = tokio::select! {
+        place = Place::open() => place?,
+        () = interrupts.recv() => return Err(anyhow::anyhow!("interrupted")),
+    };
+    let outcome = tokio::select! {
+        outcome = bench(&place) => outcome,
+        () = interrupts.recv() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let removed = place.remove().await;
+    match (outcome, removed) {
+        (Err(error), Err(cleanup)) => {
+            eprintln!("bench: warning: could not remove the benchmark database: {cleanup:#}");
+            Err(error)
+        }
+        (outcome, removed) => outcome.and(removed),
     }
 }
 
