@@ -234,53 +234,36 @@ async fn clear_synced(tx: &mut Tx, now: i64) -> DeskResult<()> {
 async fn remove(tx: &mut Tx, entity: &str, id: &str, now: i64, evict: bool) -> DeskResult<()> {
     match entity {
         "ticket" => tombstone_ticket(tx, id, now, evict).await?,
-        "comment" => {
-            sqlx::query("delete from comments where id = ?")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        "activity" => {
-            sqlx::query("delete from activity where id = ?")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        "customer" => {
-            sqlx::query("update customers set deleted_at = coalesce(deleted_at, ?) where id = ?")
-                .bind(now)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        "sla_policy" | "calendar" => {
-            let table = if entity == "calendar" {
-                "calendars"
-            } else {
-                "sla_policies"
-            };
-            sqlx::query(&format!(
-                "update {table} set deleted_at = coalesce(deleted_at, ?) where id = ?"
-            ))
-            .bind(now)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        }
         "expense" => {
             sqlx::query("delete from expenses where id = ? and status <> 'draft'")
                 .bind(id)
                 .execute(&mut **tx)
                 .await?;
         }
-        "member" => {
-            sqlx::query("update users set deleted_at = coalesce(deleted_at, ?) where id = ?")
-                .bind(now)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
+        other => {
+            // Thread records go; records others refer to become tombstones.
+            let target = match other {
+                "comment" => Some(("comments", false)),
+                "activity" => Some(("activity", false)),
+                "customer" => Some(("customers", true)),
+                "member" => Some(("users", true)),
+                "sla_policy" => Some(("sla_policies", true)),
+                "calendar" => Some(("calendars", true)),
+                _ => None,
+            };
+            if let Some((table, tombstone)) = target {
+                let sql = if tombstone {
+                    format!("update {table} set deleted_at = coalesce(deleted_at, ?) where id = ?")
+                } else {
+                    format!("delete from {table} where id = ?")
+                };
+                let mut query = sqlx::query(&sql);
+                if tombstone {
+                    query = query.bind(now);
+                }
+                query.bind(id).execute(&mut **tx).await?;
+            }
         }
-        _ => {}
     }
     sqlx::query("delete from sync_base where entity = ? and id = ?")
         .bind(entity)

@@ -35,7 +35,7 @@ fn dev_receipt(n: &str) -> PathBuf {
 }
 
 /// A receipt as the scanner would hand it over, without running OCR.
-fn scanned(merchant: &str, total: &str, bytes: &[u8]) -> ScannedReceipt {
+pub(crate) fn scanned(merchant: &str, total: &str, bytes: &[u8]) -> ScannedReceipt {
     ScannedReceipt {
         image: ReceiptImage {
             sha256: sha256_hex(bytes),
@@ -63,7 +63,7 @@ fn scanned(merchant: &str, total: &str, bytes: &[u8]) -> ScannedReceipt {
     }
 }
 
-fn input_of(e: &Expense) -> ExpenseInput {
+pub(crate) fn input_of(e: &Expense) -> ExpenseInput {
     ExpenseInput {
         merchant: e.merchant.clone(),
         spent_on: e.spent_on.map(|d| d.to_string()),

@@ -5,14 +5,13 @@
 use std::path::PathBuf;
 
 use sqlx::PgPool;
-use tallydesk_desktop_core::expenses::{
-    ClaimTarget, Expense, ExpenseInput, ExpenseQuery, Reading, ReceiptImage, ScannedReceipt,
-};
+use tallydesk_desktop_core::expenses::{ClaimTarget, Expense, ExpenseQuery, ScannedReceipt};
 use tallydesk_desktop_core::receipts::{image_path, images_dir, sha256_hex};
 use tallydesk_shared::expense::ExpenseStatus;
 use tallydesk_shared::sync::{ChangeOp, Entity};
 use tallydesk_shared::{ExpenseId, Status};
 
+use crate::expenses::{input_of, scanned};
 use crate::sync_server::{Desktop, ana_and_bob};
 
 /// A real receipt photo from the team kit.
@@ -27,54 +26,19 @@ fn receipt_photo() -> Vec<u8> {
     })
 }
 
-/// A receipt as the scanner hands it over, without running OCR.
-fn scanned(merchant: &str, total: &str, photo: &[u8]) -> ScannedReceipt {
-    ScannedReceipt {
-        image: ReceiptImage {
-            sha256: sha256_hex(photo),
-            media_type: "image/jpeg".into(),
-            width: 463,
-            height: 1013,
-        },
-        image_bytes: photo.to_vec(),
-        source_name: "000.jpg".into(),
-        input: ExpenseInput {
-            merchant: Some(merchant.into()),
-            spent_on: Some("2026-03-14".into()),
-            currency: "EUR".into(),
-            total: Some(total.into()),
-            category: "meals".into(),
-            version: 1,
-            ..Default::default()
-        },
-        reading: Reading {
-            width: 463,
-            height: 1013,
-            lines: Vec::new(),
-            fields: Vec::new(),
-        },
-    }
-}
-
-fn input_of(e: &Expense) -> ExpenseInput {
-    ExpenseInput {
-        merchant: e.merchant.clone(),
-        spent_on: e.spent_on.map(|d| d.to_string()),
-        currency: e.currency.clone(),
-        total: e.total.clone(),
-        subtotal: e.subtotal.clone(),
-        tax: e.tax.clone(),
-        category: e.category.clone(),
-        items: e.items.clone(),
-        note: e.note.clone(),
-        version: e.version,
-    }
+/// The team kit's receipt photo as the scanner hands it over, without running OCR.
+fn scanned_photo(merchant: &str, total: &str, photo: &[u8]) -> ScannedReceipt {
+    let mut receipt = scanned(merchant, total, photo);
+    receipt.image.media_type = "image/jpeg".into();
+    receipt.source_name = "000.jpg".into();
+    receipt.input.category = "meals".into();
+    receipt
 }
 
 async fn file(desktop: &Desktop, merchant: &str, total: &str, target: ClaimTarget) -> Expense {
     let desk = &desktop.fixture.desk;
     let draft = desk
-        .create_draft(&scanned(merchant, total, &receipt_photo()))
+        .create_draft(&scanned_photo(merchant, total, &receipt_photo()))
         .await
         .expect("a draft from the receipt");
     desk.submit_expense(draft.id, &input_of(&draft), &target)
