@@ -92,12 +92,20 @@ impl Alerts {
 }
 
 /// Runs the watcher for the life of the app.
+/// The tray and the watcher start once the first screen is shown.
 pub fn start(app: &AppHandle) {
-    if let Err(e) = build_tray(app) {
-        tracing::warn!(error = %e, "no tray icon");
-    }
     let app = app.clone();
-    tauri::async_runtime::spawn(async move { watch(app).await });
+    tauri::async_runtime::spawn(async move {
+        crate::startup::first_screen_shown().await;
+        let tray = app.clone();
+        // Built on the main thread, which this waits for.
+        match tauri::async_runtime::spawn_blocking(move || build_tray(&tray)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "no tray icon"),
+            Err(e) => tracing::warn!(error = %e, "no tray icon"),
+        }
+        watch(app).await;
+    });
 }
 
 async fn watch(app: AppHandle) {

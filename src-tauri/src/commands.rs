@@ -247,11 +247,12 @@ pub fn app_info<R: Runtime>(app: AppHandle<R>, dir: State<'_, DataDir>) -> Resul
     })
 }
 
-/// The UI calls this once its first screen is interactive; startup figures are read from it.
+/// The UI calls this once its first screen is interactive, with its milestones on the way there
+/// timed on its clock, which reads `now_ms` at the call; startup figures are read from it.
 #[tauri::command]
 #[specta::specta]
-pub fn ui_ready() {
-    crate::startup::interactive();
+pub fn ui_ready(milestones: Vec<crate::startup::UiMilestone>, now_ms: u32) {
+    crate::startup::interactive(&milestones, now_ms);
 }
 
 /// Reads receipt files and folders into draft expenses, reporting each file's progress.

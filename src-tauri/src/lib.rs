@@ -165,7 +165,6 @@ pub fn run() {
                 .ok_or("the main window is missing")?;
             startup::mark("window created");
             alerts::start(app.handle());
-            startup::mark("tray built");
             sync::start(app.handle());
             prefs::restore_window(app.handle(), &window);
             window.show()?;

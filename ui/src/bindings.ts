@@ -31,8 +31,11 @@ export const commands = {
 	getPreferences: () => typedError<Preferences_Serialize, DeskError_Serialize>(__TAURI_INVOKE("get_preferences")),
 	setPreferences: (preferences: Preferences_Deserialize) => typedError<Preferences_Serialize, DeskError_Serialize>(__TAURI_INVOKE("set_preferences", { preferences })),
 	appInfo: () => typedError<AppInfo, DeskError_Serialize>(__TAURI_INVOKE("app_info")),
-	/**  The UI calls this once its first screen is interactive; startup figures are read from it. */
-	uiReady: () => __TAURI_INVOKE<void>("ui_ready"),
+	/**
+	 *  The UI calls this once its first screen is interactive, with its milestones on the way there
+	 *  timed on its clock, which reads `now_ms` at the call; startup figures are read from it.
+	 */
+	uiReady: (milestones: UiMilestone[], nowMs: number) => __TAURI_INVOKE<void>("ui_ready", { milestones, nowMs }),
 	/**  Reads receipt files and folders into draft expenses, reporting each file's progress. */
 	scanReceipts: (paths: string[], progress: Channel<ScanEvent_Deserialize>) => typedError<null, DeskError_Serialize>(__TAURI_INVOKE("scan_receipts", { paths, progress })),
 	/**  The system's file chooser for receipts (or folders of them); empty when cancelled. */
@@ -1557,6 +1560,12 @@ export type Ticket_Serialize = {
 	closed_at: string | null,
 	/**  Increases with every change; send it back in `PATCH` to detect concurrent edits. */
 	version: number,
+};
+
+/**  A step of the UI's on the way to its first screen, at `at_ms` on the page's clock. */
+export type UiMilestone = {
+	step: string,
+	at_ms: number,
 };
 
 /**  A person, identified across tenants by their issuer and subject. */
