@@ -4,7 +4,7 @@
 //! through `keyring-core`. Any failure (no Secret Service running, a locked keychain) leaves the
 //! app usable: tokens stay in memory and the person is told why they will sign in again.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use keyring_core::{CredentialStore, Entry};
 
@@ -13,17 +13,21 @@ use super::KeychainState;
 /// The service name entries are filed under.
 const SERVICE: &str = "Tallydesk";
 
-/// A keychain, or the reason there is none.
+type Store = Result<Arc<CredentialStore>, String>;
+
+/// A keychain, or the reason there is none. The platform's is reached on first use, so a
+/// start-up in local mode (no saved sign-in) does not wake the Secret Service.
 #[derive(Clone)]
 pub struct Keychain {
-    store: Result<Arc<CredentialStore>, String>,
+    store: Arc<OnceLock<Store>>,
 }
 
 impl std::fmt::Debug for Keychain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.store {
-            Ok(_) => f.write_str("Keychain(available)"),
-            Err(reason) => write!(f, "Keychain(unavailable: {reason})"),
+        match self.store.get() {
+            None => f.write_str("Keychain(not opened yet)"),
+            Some(Ok(_)) => f.write_str("Keychain(available)"),
+            Some(Err(reason)) => write!(f, "Keychain(unavailable: {reason})"),
         }
     }
 }
@@ -53,20 +57,26 @@ impl Keychain {
     /// The platform's keychain.
     pub fn system() -> Keychain {
         Keychain {
-            store: platform_store().map_err(|e| no_keychain(&e.to_string())),
+            store: Arc::new(OnceLock::new()),
         }
     }
 
     /// No keychain: tokens stay in memory only, for `reason` (shown to the person).
     pub fn unavailable(reason: impl Into<String>) -> Keychain {
         Keychain {
-            store: Err(reason.into()),
+            store: Arc::new(OnceLock::from(Err(reason.into()))),
         }
+    }
+
+    /// The store, reached on first use. Blocks on that first use (D-Bus, Security framework).
+    fn store(&self) -> &Store {
+        self.store
+            .get_or_init(|| platform_store().map_err(|e| no_keychain(&e.to_string())))
     }
 
     /// Whether a secret given to [`Keychain::save`] can be kept, as far as is known before trying.
     pub fn state(&self) -> KeychainState {
-        match &self.store {
+        match self.store() {
             Ok(_) => KeychainState::Stored,
             Err(reason) => KeychainState::MemoryOnly {
                 reason: reason.clone(),
@@ -75,7 +85,7 @@ impl Keychain {
     }
 
     fn entry(&self, key: &KeychainKey) -> Result<Entry, String> {
-        let store = self.store.as_ref().map_err(Clone::clone)?;
+        let store = self.store().as_ref().map_err(Clone::clone)?;
         store
             .build(SERVICE, &key.user(), None)
             .map_err(|e| no_keychain(&e.to_string()))
@@ -83,48 +93,48 @@ impl Keychain {
 
     /// Keeps `secret` under `key`, replacing what was there. The error says why it could not.
     pub async fn save(&self, key: &KeychainKey, secret: &str) -> Result<(), String> {
-        let entry = self.entry(key)?;
         let secret = secret.to_owned();
-        blocking(move || entry.set_password(&secret))
+        self.blocking(key, move |entry| entry.set_password(&secret))
             .await
-            .map_err(|e| no_keychain(&e))
     }
 
     /// The secret kept under `key`, if any.
     pub async fn load(&self, key: &KeychainKey) -> Result<Option<String>, String> {
-        let entry = self.entry(key)?;
-        match blocking(move || match entry.get_password() {
+        self.blocking(key, |entry| match entry.get_password() {
             Ok(secret) => Ok(Some(secret)),
             Err(keyring_core::Error::NoEntry) => Ok(None),
             Err(e) => Err(e),
         })
         .await
-        {
-            Ok(secret) => Ok(secret),
-            Err(e) => Err(no_keychain(&e)),
-        }
     }
 
     /// Forgets the secret under `key` (nothing to forget is fine).
     pub async fn delete(&self, key: &KeychainKey) -> Result<(), String> {
-        let entry = self.entry(key)?;
-        blocking(move || match entry.delete_credential() {
+        self.blocking(key, |entry| match entry.delete_credential() {
             Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
             Err(e) => Err(e),
         })
         .await
-        .map_err(|e| no_keychain(&e))
     }
-}
 
-/// Keychain calls block (D-Bus, Security framework): off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> keyring_core::Result<T> + Send + 'static,
-) -> Result<T, String> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(format!("the keychain call failed: {e}")),
+    /// Runs `f` on the entry under `key` off the async threads: keychain calls (and reaching
+    /// the keychain the first time) block.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        key: &KeychainKey,
+        f: impl FnOnce(Entry) -> keyring_core::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let keychain = self.clone();
+        let key = key.clone();
+        match tokio::task::spawn_blocking(move || {
+            let entry = keychain.entry(&key)?;
+            f(entry).map_err(|e| no_keychain(&e.to_string()))
+        })
+        .await
+        {
+            Ok(result) => result,
+            Err(e) => Err(no_keychain(&format!("the keychain call failed: {e}"))),
+        }
     }
 }
 
