@@ -133,6 +133,8 @@ pub fn run() {
             startup::mark("setup");
             let dir = app.path().app_data_dir()?;
             app.manage(workspace::DataDir(dir.clone()));
+            let window = prefs::main_window(app.handle())?;
+            startup::mark("window created");
             app.manage(receipts::scanner(app.handle()));
             // End-to-end tests cannot drag files from another program under Xvfb: they emit
             // the same drag-drop event the window would, which takes this one permission.
@@ -160,10 +162,6 @@ pub fn run() {
                 }
                 startup::mark("account open");
             });
-            let window = app
-                .get_webview_window("main")
-                .ok_or("the main window is missing")?;
-            startup::mark("window created");
             alerts::start(app.handle());
             sync::start(app.handle());
             prefs::restore_window(app.handle(), &window);

@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 use tallydesk_desktop_core::{DeskError, ErrorCode};
-use tauri::{AppHandle, Manager, PhysicalPosition, PhysicalSize, Runtime, WebviewWindow, Window};
+use tauri::{
+    AppHandle, Manager, PhysicalPosition, PhysicalSize, Runtime, WebviewWindow, WebviewWindowBuilder,
+    Window,
+};
 use tauri_plugin_store::StoreExt;
 
 const FILE: &str = "preferences.json";
@@ -100,6 +103,28 @@ struct WindowState {
 }
 
 /// Puts the window where it was, if that place is still on a screen.
+/// The main window (`create: false` in the config), built with the saved preferences handed to
+/// its page before any script runs: its first frame has the right theme and density, and it asks
+/// for the screen shown last at once instead of after reading the preferences.
+pub fn main_window<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<WebviewWindow<R>> {
+    let config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == "main")
+        .cloned()
+        .ok_or_else(|| tauri::Error::WindowNotFound)?;
+    let preferences = load(app).unwrap_or_default();
+    let script = format!(
+        "window.__TALLYDESK_PREFERENCES__ = {};",
+        serde_json::to_string(&preferences)?
+    );
+    WebviewWindowBuilder::from_config(app, &config)?
+        .initialization_script(script)
+        .build()
+}
+
 pub fn restore_window<R: Runtime>(app: &AppHandle<R>, window: &WebviewWindow<R>) {
     let Ok(store) = app.store(file(app)) else {
         return;

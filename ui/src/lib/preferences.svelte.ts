@@ -13,6 +13,13 @@ export const DEFAULT_PREFERENCES: Preferences = {
   last_view: '',
 };
 
+/** The saved preferences Rust hands the page before its scripts run; null outside the app (the
+ *  browser preview, tests). */
+export function startPreferences(): Preferences | null {
+  const given = (globalThis as { __TALLYDESK_PREFERENCES__?: Partial<Preferences> }).__TALLYDESK_PREFERENCES__;
+  return given ? { ...DEFAULT_PREFERENCES, ...given } : null;
+}
+
 let queue: Promise<unknown> = Promise.resolve();
 let pending = 0;
 

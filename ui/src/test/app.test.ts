@@ -160,6 +160,32 @@ describe('the last view', () => {
     await screen.findByRole('heading', { level: 1, name: 'On hold' });
     expect(document.documentElement).toHaveAttribute('data-density', 'compact');
   });
+
+  it('comes back with the preferences Rust hands the page, reading its tickets at once', async () => {
+    const given = { theme: 'dark', density: 'compact', server_url: '', last_view: 'queue/on_hold' };
+    Object.assign(globalThis, { __TALLYDESK_PREFERENCES__: given });
+    try {
+      const read = vi.spyOn(desk.commands, 'getPreferences');
+      const list = vi.spyOn(desk.commands, 'listTickets');
+      const openWorkspace = desk.commands.openWorkspace;
+      let listedBeforeOpen = false;
+      vi.spyOn(desk.commands, 'openWorkspace').mockImplementation(async () => {
+        const opened = await openWorkspace();
+        listedBeforeOpen = list.mock.calls.length > 0;
+        return opened;
+      });
+      history.replaceState(null, '', '#');
+      await renderApp();
+      await screen.findByRole('heading', { level: 1, name: 'On hold' });
+      expect(document.documentElement).toHaveAttribute('data-theme', 'dark');
+      expect(document.documentElement).toHaveAttribute('data-density', 'compact');
+      expect(read, 'the preferences are not asked for again').not.toHaveBeenCalled();
+      expect(list).toHaveBeenCalledWith(expect.objectContaining({ view: 'on_hold' }));
+      expect(listedBeforeOpen, 'the tickets are asked for beside the workspace, not after it').toBe(true);
+    } finally {
+      delete (globalThis as { __TALLYDESK_PREFERENCES__?: unknown }).__TALLYDESK_PREFERENCES__;
+    }
+  });
 });
 
 describe('demo data', () => {
