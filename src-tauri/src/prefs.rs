@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use tallydesk_desktop_core::{DeskError, ErrorCode};
 use tauri::{
-    AppHandle, Manager, PhysicalPosition, PhysicalSize, Runtime, WebviewWindow, WebviewWindowBuilder,
-    Window,
+    AppHandle, Manager, PhysicalPosition, PhysicalSize, Runtime, WebviewWindow,
+    WebviewWindowBuilder, Window,
 };
 use tauri_plugin_store::StoreExt;
 
