@@ -91,8 +91,7 @@ impl Alerts {
     }
 }
 
-/// Runs the watcher for the life of the app.
-/// The tray and the watcher start once the first screen is shown.
+/// Builds the tray and runs the watcher for the life of the app, once the first screen is shown.
 pub fn start(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {

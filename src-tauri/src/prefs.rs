@@ -102,7 +102,6 @@ struct WindowState {
     maximized: bool,
 }
 
-/// Puts the window where it was, if that place is still on a screen.
 /// The main window (`create: false` in the config), built with the saved preferences handed to
 /// its page before any script runs: its first frame has the right theme and density, and it asks
 /// for the screen shown last at once instead of after reading the preferences.
@@ -125,6 +124,7 @@ pub fn main_window<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<WebviewWindo
         .build()
 }
 
+/// Puts the window where it was, if that place is still on a screen.
 pub fn restore_window<R: Runtime>(app: &AppHandle<R>, window: &WebviewWindow<R>) {
     let Ok(store) = app.store(file(app)) else {
         return;
