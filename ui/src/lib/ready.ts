@@ -4,6 +4,7 @@
 
 import { commands, type UiMilestone } from '../bindings';
 
+let asked = false;
 let told = false;
 const milestones: UiMilestone[] = [];
 
@@ -30,7 +31,8 @@ function pageTimings(): UiMilestone[] {
 }
 
 export function markInteractive() {
-  if (told) return;
+  if (asked) return;
+  asked = true;
   milestone('first screen rendered');
   // After the frame that shows the screen has been painted.
   requestAnimationFrame(() => {
