@@ -2,6 +2,7 @@
 
 use chrono::Duration;
 use serde_json::json;
+use tallydesk_shared::activity::ActivityAction;
 use tallydesk_shared::demo::{CUSTOMERS, PEOPLE, TICKETS};
 use tallydesk_shared::sla::{CalendarInput, PolicyInput};
 use tallydesk_shared::ticket::Priority;
@@ -103,7 +104,7 @@ pub async fn seed(desk: &Desk) -> DeskResult<()> {
             &mut tx,
             Some(id),
             agent,
-            "ticket.created",
+            ActivityAction::TicketCreated,
             None,
             None,
             Some(json!({ "title": title })),

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, QueryBuilder, Row, Sqlite, Transaction};
+use tallydesk_shared::activity::ActivityAction;
 use tallydesk_shared::api::{
     Activity, Comment, CreateCustomer, CreateTicket, Customer, PatchCustomer, PatchTicket, Ticket,
 };
@@ -580,7 +581,7 @@ impl Desk {
             tx,
             Some(id),
             self.me_id(),
-            "ticket.created",
+            ActivityAction::TicketCreated,
             None,
             None,
             Some(json!({ "number": number, "title": title.as_str(), "priority": priority, "category": category.as_str() })),
@@ -707,7 +708,7 @@ impl Desk {
                 &mut tx,
                 Some(id),
                 self.me_id(),
-                "ticket.updated",
+                ActivityAction::TicketUpdated,
                 Some(field),
                 Some(json!({ field: before })),
                 Some(json!({ field: after })),
@@ -729,7 +730,8 @@ impl Desk {
     ) -> DeskResult<Ticket> {
         let ticket = self.load(id).await?;
         let t = workflow::transition(self.mover(&ticket), ticket.status, to, reason)?;
-        self.apply(&ticket, t, "ticket.transitioned").await?;
+        self.apply(&ticket, t, ActivityAction::TicketTransitioned)
+            .await?;
         self.load(id).await
     }
 
@@ -738,12 +740,17 @@ impl Desk {
         let ticket = self.load(id).await?;
         if let Some(to) = workflow::on_view(self.role(), ticket.status) {
             let t = workflow::transition(self.mover(&ticket), ticket.status, to, None)?;
-            self.apply(&ticket, t, "ticket.viewed").await?;
+            self.apply(&ticket, t, ActivityAction::TicketViewed).await?;
         }
         self.ticket(id).await
     }
 
-    async fn apply(&self, ticket: &Ticket, t: Transition, action: &str) -> DeskResult<()> {
+    async fn apply(
+        &self,
+        ticket: &Ticket,
+        t: Transition,
+        action: ActivityAction,
+    ) -> DeskResult<()> {
         let now = self.now();
         let resolved_at = match t.to {
             Status::Resolved => Some(now),
@@ -820,7 +827,7 @@ impl Desk {
             &mut tx,
             Some(id),
             self.me_id(),
-            "ticket.deleted",
+            ActivityAction::TicketDeleted,
             None,
             Some(json!({ "title": ticket.title })),
             None,
@@ -923,7 +930,7 @@ impl Desk {
             &mut tx,
             Some(id),
             self.me_id(),
-            "comment.created",
+            ActivityAction::CommentCreated,
             None,
             None,
             Some(json!({ "comment_id": comment.id, "internal": internal })),
@@ -970,7 +977,7 @@ impl Desk {
                         .map(|t| parse_id(&t))
                         .transpose()?,
                     actor_id: parse_id(&r.get::<String, _>(2))?,
-                    action: r.get(3),
+                    action: parse_text(&r.get::<String, _>(3), "action")?,
                     field: r.get(4),
                     before: json(5),
                     after: json(6),
@@ -1226,7 +1233,7 @@ pub(crate) async fn record(
     tx: &mut Transaction<'_, Sqlite>,
     ticket: Option<TicketId>,
     actor: UserId,
-    action: &str,
+    action: ActivityAction,
     field: Option<&str>,
     before: Option<Value>,
     after: Option<Value>,
@@ -1240,7 +1247,7 @@ pub(crate) async fn record(
     .bind(ActivityId::new().to_string())
     .bind(ticket.map(|t| t.to_string()))
     .bind(actor.to_string())
-    .bind(action)
+    .bind(action.as_str())
     .bind(field)
     .bind(before.map(|v| v.to_string()))
     .bind(after.map(|v| v.to_string()))

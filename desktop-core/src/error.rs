@@ -1,53 +1,10 @@
 //! Errors that cross to the UI: a stable `code` to branch on and a message to show.
 
 use serde::Serialize;
+use tallydesk_shared::api::ErrorBody;
+pub use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::ticket::FieldError;
 use tallydesk_shared::workflow::TransitionError;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, specta::Type)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    NotFound,
-    InvalidField,
-    IllegalTransition,
-    Forbidden,
-    StaleVersion,
-    /// Another program holds the database file.
-    DatabaseLocked,
-    /// The database file is damaged or not a Tallydesk database.
-    DatabaseCorrupt,
-    /// A dropped file is not a readable receipt image; `field` says why (`pdf`, `too_large`…).
-    UnreadableFile,
-    /// The receipt reader could not start (its models are missing or damaged).
-    OcrUnavailable,
-    /// The Tallydesk server could not be reached (network, DNS, TLS, or it is down).
-    ServerUnreachable,
-    /// The address answers, but not as a Tallydesk server does.
-    NotATallydeskServer,
-    /// No sign-in came back from the browser in time, or no browser could be opened.
-    BrowserClosed,
-    /// The person cancelled the sign-in in the app.
-    SignInCancelled,
-    /// The browser's answer was not for the sign-in this app started (`state` differs).
-    StateMismatch,
-    /// The answer or the ID token came from another identity provider than the one asked.
-    IssuerMismatch,
-    /// The ID token's times are far from this computer's clock.
-    ClockSkew,
-    /// The identity provider could not be reached or answered wrongly.
-    IdpUnreachable,
-    /// The person (or the identity provider) refused the sign-in.
-    ConsentDenied,
-    /// Signed in, but a member of no tenant yet.
-    NoMembership,
-    /// The sign-in ran out and could not be renewed.
-    SessionExpired,
-    /// The action needs a signed-in account.
-    NotSignedIn,
-    /// The server's change log was compacted past this store's position: sync from the start.
-    ResyncRequired,
-    Internal,
-}
 
 /// What went wrong, as the UI shows it. `field` names the input at fault, when one is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, specta::Type, thiserror::Error)]
@@ -86,6 +43,17 @@ impl DeskError {
             code: ErrorCode::InvalidField,
             message: message.into(),
             field: Some(field.to_owned()),
+        }
+    }
+}
+
+/// A server's error, one to one: its code, message and field.
+impl From<ErrorBody> for DeskError {
+    fn from(body: ErrorBody) -> Self {
+        Self {
+            code: body.code,
+            message: body.message,
+            field: body.field,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! then approved or rejected.
 
 use std::collections::BTreeMap;
+use tallydesk_shared::activity::ActivityAction;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -724,7 +725,7 @@ impl Desk {
             &mut tx,
             Some(ticket),
             self.me().id,
-            "expense.submitted",
+            ActivityAction::ExpenseSubmitted,
             None,
             None,
             Some(json!({
@@ -845,9 +846,9 @@ impl Desk {
             Some(ticket),
             self.me().id,
             if approve {
-                "expense.approved"
+                ActivityAction::ExpenseApproved
             } else {
-                "expense.rejected"
+                ActivityAction::ExpenseRejected
             },
             None,
             None,

@@ -21,31 +21,4 @@ mod time;
 pub use desk::Desk;
 pub use error::{DeskError, ErrorCode};
 pub use store::Store;
-
-use std::sync::Arc;
-
-use chrono::{DateTime, SubsecRound, Utc};
-
-/// Where the time comes from: the system clock in the app, a fixed one in tests.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
-
-impl Clock {
-    pub fn system() -> Self {
-        Self(Arc::new(Utc::now))
-    }
-
-    pub fn fixed(f: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        (self.0)().trunc_subsecs(6)
-    }
-}
-
-impl std::fmt::Debug for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Clock")
-    }
-}
+pub use tallydesk_shared::Clock;

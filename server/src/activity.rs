@@ -3,13 +3,14 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{Postgres, Transaction};
+use tallydesk_shared::activity::ActivityAction;
 use tallydesk_shared::api::Activity;
 use tallydesk_shared::{ActivityId, TenantId, TicketId, UserId};
 
 /// What happened, to what, from what to what.
 #[derive(Debug, Clone)]
 pub struct NewActivity {
-    action: &'static str,
+    action: ActivityAction,
     ticket: Option<TicketId>,
     field: Option<&'static str>,
     before: Option<Value>,
@@ -19,7 +20,7 @@ pub struct NewActivity {
 }
 
 impl NewActivity {
-    pub fn ticket(action: &'static str, ticket: TicketId) -> Self {
+    pub fn ticket(action: ActivityAction, ticket: TicketId) -> Self {
         Self {
             action,
             ticket: Some(ticket),
@@ -31,7 +32,7 @@ impl NewActivity {
     }
 
     /// A tenant-level entry (customers, settings).
-    pub fn tenant(action: &'static str) -> Self {
+    pub fn tenant(action: ActivityAction) -> Self {
         Self {
             action,
             ticket: None,
@@ -43,7 +44,7 @@ impl NewActivity {
     }
 
     /// A tenant-level entry about a member (the subject goes in `before`/`after`).
-    pub fn member(action: &'static str, subject: UserId) -> Self {
+    pub fn member(action: ActivityAction, subject: UserId) -> Self {
         Self {
             action,
             ticket: None,
@@ -100,7 +101,7 @@ pub async fn record(
         tenant.as_uuid(),
         entry.ticket.map(|t| t.as_uuid()),
         actor.as_uuid(),
-        entry.action,
+        entry.action.as_str(),
         entry.field,
         entry.before,
         entry.after,
@@ -127,17 +128,21 @@ pub async fn for_ticket(
     )
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Activity {
-            id: r.id.into(),
-            ticket_id: r.ticket_id.map(Into::into),
-            actor_id: r.actor_id.into(),
-            action: r.action,
-            field: r.field,
-            before: r.before,
-            after: r.after,
-            at: r.at,
+    rows.into_iter()
+        .map(|r| {
+            Ok(Activity {
+                id: r.id.into(),
+                ticket_id: r.ticket_id.map(Into::into),
+                actor_id: r.actor_id.into(),
+                action: r
+                    .action
+                    .parse()
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                field: r.field,
+                before: r.before,
+                after: r.after,
+                at: r.at,
+            })
         })
-        .collect())
+        .collect()
 }

@@ -13,8 +13,10 @@ pub enum ApiError {
     #[error("{message}")]
     Client {
         status: StatusCode,
-        code: &'static str,
+        code: ErrorCode,
         message: String,
+        /// The input field at fault, when one is.
+        field: Option<String>,
     },
     /// The cause is logged; the caller sees a generic message.
     #[error(transparent)]
@@ -24,40 +26,69 @@ pub enum ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::Client {
             status,
             code,
             message: message.into(),
+            field: None,
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    /// A 422 `invalid_field` naming the input at fault.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidField,
+            message,
+        )
+        .on_field(field)
+    }
+
+    /// The same error, naming the input at fault.
+    pub fn on_field(self, name: &str) -> Self {
+        match self {
+            ApiError::Client {
+                status,
+                code,
+                message,
+                ..
+            } => ApiError::Client {
+                status,
+                code,
+                message,
+                field: Some(name.to_owned()),
+            },
+            internal => internal,
+        }
+    }
+
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
     /// Missing and invisible (another tenant's, or not yours) look the same.
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("{what} not found"),
         )
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
@@ -71,35 +102,40 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, message) = match self {
+        let (status, body) = match self {
             ApiError::Client {
                 status,
                 code,
                 message,
-            } => (status, code, message),
+                field,
+            } => (
+                status,
+                ErrorBody {
+                    code,
+                    message,
+                    field,
+                },
+            ),
             ApiError::Internal(cause) => {
                 tracing::error!(error = ?cause, "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "something went wrong on the server; it has been logged".to_owned(),
+                    ErrorBody {
+                        code: ErrorCode::Internal,
+                        message: "something went wrong on the server; it has been logged"
+                            .to_owned(),
+                        field: None,
+                    },
                 )
             }
         };
-        (
-            status,
-            Json(ErrorBody {
-                code: code.to_owned(),
-                message,
-            }),
-        )
-            .into_response()
+        (status, Json(body)).into_response()
     }
 }
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
-        ApiError::invalid("invalid_field", e.to_string())
+        ApiError::field(e.field(), e.to_string())
     }
 }
 
@@ -107,11 +143,11 @@ impl From<TransitionError> for ApiError {
     fn from(e: TransitionError) -> Self {
         match e {
             TransitionError::Illegal { .. } => {
-                ApiError::conflict("illegal_transition", e.to_string())
+                ApiError::conflict(ErrorCode::IllegalTransition, e.to_string())
             }
             TransitionError::NotPermitted { .. } => ApiError::forbidden(e.to_string()),
             TransitionError::ReasonRequired | TransitionError::InvalidReason(_) => {
-                ApiError::invalid("invalid_field", e.to_string())
+                ApiError::field("reason", e.to_string())
             }
         }
     }
@@ -122,32 +158,38 @@ impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         if let Some(db) = e.as_database_error() {
             let mapped = match db.constraint() {
-                Some("tickets_assignee_fkey") => Some(ApiError::invalid(
-                    "invalid_field",
+                Some("tickets_assignee_fkey") => Some(ApiError::field(
+                    "assignee_id",
                     "assignee_id: not a member of this tenant",
                 )),
-                Some("tickets_customer_fkey") => Some(ApiError::invalid(
-                    "invalid_field",
+                Some("tickets_customer_fkey") => Some(ApiError::field(
+                    "customer_id",
                     "customer_id: no such customer in this tenant",
                 )),
                 Some("invitations_pending_email_key") => Some(ApiError::conflict(
-                    "already_invited",
+                    ErrorCode::AlreadyInvited,
                     "this email already has a pending invitation to this tenant",
                 )),
-                Some("sla_policies_calendar_fkey") => Some(ApiError::conflict(
-                    "calendar_in_use",
-                    "calendar_id: the calendar is missing or in use; reload and try again",
-                )),
-                Some("local_accounts_email_key") => Some(ApiError::conflict(
-                    "account_exists",
-                    "email: a Tallydesk account with this email already exists",
-                )),
+                Some("sla_policies_calendar_fkey") => Some(
+                    ApiError::conflict(
+                        ErrorCode::CalendarInUse,
+                        "calendar_id: the calendar is missing or in use; reload and try again",
+                    )
+                    .on_field("calendar_id"),
+                ),
+                Some("local_accounts_email_key") => Some(
+                    ApiError::conflict(
+                        ErrorCode::AccountExists,
+                        "email: a Tallydesk account with this email already exists",
+                    )
+                    .on_field("email"),
+                ),
                 Some("memberships_pkey") => Some(ApiError::conflict(
-                    "already_member",
+                    ErrorCode::AlreadyMember,
                     "this user is already a member",
                 )),
                 Some("expenses_immutable") => Some(ApiError::conflict(
-                    "expense_immutable",
+                    ErrorCode::ExpenseImmutable,
                     "a submitted expense never changes; file a correction as a new expense",
                 )),
                 _ => None,
@@ -165,30 +207,30 @@ impl From<JsonRejection> for ApiError {
         let status = rejection.status();
         let message = rejection.body_text();
         match rejection {
-            JsonRejection::JsonDataError(_) => ApiError::invalid("invalid_body", message),
+            JsonRejection::JsonDataError(_) => ApiError::invalid(ErrorCode::InvalidBody, message),
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as JSON with Content-Type: application/json",
             ),
             _ if status == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                 status,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 "the request body is larger than the 1 MiB limit",
             ),
-            _ => ApiError::bad_request("invalid_body", message),
+            _ => ApiError::bad_request(ErrorCode::InvalidBody, message),
         }
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::bad_request("invalid_query", rejection.body_text())
+        ApiError::bad_request(ErrorCode::InvalidQuery, rejection.body_text())
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        ApiError::bad_request("invalid_path", rejection.body_text())
+        ApiError::bad_request(ErrorCode::InvalidPath, rejection.body_text())
     }
 }

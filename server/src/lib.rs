@@ -24,7 +24,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
-use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::PgPool;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
@@ -43,24 +42,7 @@ use crate::issuer::{BuiltinIssuer, KeyRing};
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-/// Where the time comes from. The system clock in production; tests may fix it.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
-
-impl Clock {
-    pub fn system() -> Self {
-        Self(Arc::new(Utc::now))
-    }
-
-    pub fn fixed(f: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
-    }
-
-    /// The current time, to the microsecond Postgres keeps.
-    pub fn now(&self) -> DateTime<Utc> {
-        (self.0)().trunc_subsecs(6)
-    }
-}
+pub use tallydesk_shared::Clock;
 
 #[derive(Clone)]
 pub struct AppState {

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
+use tallydesk_shared::activity::ActivityAction;
 use tallydesk_shared::demo::{CUSTOMERS, PEOPLE, TICKETS};
 use tallydesk_shared::ticket::{Email, TenantName};
 use tallydesk_shared::{CommentId, CustomerId, InvitationId, Status, TenantId, TicketId, UserId};
@@ -188,7 +189,7 @@ pub async fn demo(
             tenant,
             requester,
             created,
-            NewActivity::ticket("ticket.created", ticket).after(
+            NewActivity::ticket(ActivityAction::TicketCreated, ticket).after(
                 json!({ "number": number, "title": title, "status": "open", "priority": priority }),
             ),
         )
@@ -206,7 +207,7 @@ pub async fn demo(
                 tenant,
                 agent,
                 touched,
-                NewActivity::ticket("ticket.transitioned", ticket)
+                NewActivity::ticket(ActivityAction::TicketTransitioned, ticket)
                     .field("status")
                     .before(json!({ "status": "open" }))
                     .after(json!({ "status": status })),
@@ -251,7 +252,7 @@ async fn add_comment(
         tenant,
         author,
         at,
-        NewActivity::ticket("comment.created", ticket)
+        NewActivity::ticket(ActivityAction::CommentCreated, ticket)
             .after(json!({ "comment_id": id, "internal": internal }))
             .internal(internal),
     )

@@ -8,6 +8,7 @@
 //! inputs change, and [`refresh`] runs in the transaction of every such change.
 
 use std::collections::{HashMap, HashSet};
+use tallydesk_shared::activity::ActivityAction;
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -307,10 +308,10 @@ impl Kind {
         }
     }
 
-    fn action(self) -> &'static str {
+    fn action(self) -> ActivityAction {
         match self {
-            Kind::AtRisk => "sla.at_risk",
-            Kind::Breached => "sla.breached",
+            Kind::AtRisk => ActivityAction::SlaAtRisk,
+            Kind::Breached => ActivityAction::SlaBreached,
         }
     }
 }

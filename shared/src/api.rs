@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use crate::activity::ActivityAction;
 use crate::expense::ExpenseStatus;
 use crate::id::{
     ActivityId, CommentId, CustomerId, ExpenseId, InvitationId, TenantId, TicketId, UserId,
@@ -15,11 +16,16 @@ use crate::sla::{CalendarInput, PolicyInput, SlaState, Target, TargetState};
 use crate::ticket::Priority;
 use crate::workflow::Status;
 
-/// Every error response: a stable machine-readable `code` and a human-readable `message`.
+pub use crate::error_code::ErrorCode;
+
+/// Every error response: a stable machine-readable `code`, a human-readable `message`, and the
+/// input `field` at fault when one is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
 pub struct ErrorBody {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// A page of a list. Pass `next_cursor` back as `cursor` for the next page; `null` means the end.
@@ -190,9 +196,7 @@ pub struct Activity {
     pub id: ActivityId,
     pub ticket_id: Option<TicketId>,
     pub actor_id: UserId,
-    /// What happened, e.g. `ticket.created`, `ticket.updated`, `ticket.transitioned`,
-    /// `comment.created`, `member.role_changed`.
-    pub action: String,
+    pub action: ActivityAction,
     /// The field that changed, when one did.
     pub field: Option<String>,
     #[schema(value_type = Option<Object>)]

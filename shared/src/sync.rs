@@ -349,9 +349,9 @@ pub struct MutationResult {
     #[specta(type = specta_typescript::Number)]
     pub seq: i64,
     pub status: MutationStatus,
-    /// The error code when rejected, as the REST API would answer (e.g. `invalid_transition`).
+    /// The error code when rejected, as the REST API would answer (e.g. `illegal_transition`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: Option<crate::api::ErrorCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

@@ -5,8 +5,8 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tallydesk_shared::api::{
-    AuthConfig, ChangePassword, CreateInvitation, Invitation, Me, Member, Page, PatchCalendar,
-    PatchMember, PatchSlaPolicy,
+    AuthConfig, ChangePassword, CreateInvitation, ErrorBody, Invitation, Me, Member, Page,
+    PatchCalendar, PatchMember, PatchSlaPolicy,
 };
 use tallydesk_shared::sla::{CalendarInput, CalendarRecord, Policy, PolicyInput};
 use tallydesk_shared::sync::{Cursor, PullResponse, PushRequest, PushResponse, SYNC_PROTOCOL};
@@ -83,12 +83,6 @@ impl std::fmt::Debug for Auth {
 pub struct ServerApi {
     http: reqwest::Client,
     url: ServerUrl,
-}
-
-#[derive(serde::Deserialize)]
-struct ErrorBody {
-    code: String,
-    message: String,
 }
 
 fn unreachable(url: &ServerUrl, e: &reqwest::Error) -> DeskError {
@@ -476,7 +470,9 @@ async fn checked(url: &ServerUrl, response: reqwest::Response) -> DeskResult<req
     Err(server_error(url, status, body))
 }
 
-/// The server's `{code, message}` as the UI's error: its codes, where the UI knows them.
+/// The server's `{code, message, field?}` as the UI's error, one to one. Only what the desktop
+/// must tell apart itself is named here: a server failing (5xx) is one it cannot reach for now, and
+/// a refused sign-in (401) is a session that has ended.
 fn server_error(url: &ServerUrl, status: StatusCode, body: Option<ErrorBody>) -> DeskError {
     let Some(body) = body else {
         return DeskError::new(
@@ -490,28 +486,11 @@ fn server_error(url: &ServerUrl, status: StatusCode, body: Option<ErrorBody>) ->
             ),
         );
     };
-    let code = match (status, body.code.as_str()) {
-        (_, "no_membership") => ErrorCode::NoMembership,
-        // A field of the form, though the server answers 403.
-        (_, "wrong_password") => return DeskError::invalid("current_password", body.message),
-        (StatusCode::UNAUTHORIZED, _) => ErrorCode::SessionExpired,
-        (StatusCode::FORBIDDEN, _) => ErrorCode::Forbidden,
-        (StatusCode::NOT_FOUND, _) => ErrorCode::NotFound,
-        (StatusCode::CONFLICT, "stale_version") => ErrorCode::StaleVersion,
-        (StatusCode::CONFLICT, "resync_required") => ErrorCode::ResyncRequired,
-        (StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST | StatusCode::CONFLICT, _) => {
-            // Field errors read "field: what is wrong".
-            let field = body
-                .message
-                .split_once(':')
-                .map(|(f, _)| f.trim())
-                .filter(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-                .unwrap_or("input")
-                .to_owned();
-            return DeskError::invalid(&field, body.message);
-        }
-        (s, _) if s.is_server_error() => ErrorCode::ServerUnreachable,
-        _ => ErrorCode::Internal,
-    };
-    DeskError::new(code, body.message)
+    let mut error = DeskError::from(body);
+    if status == StatusCode::UNAUTHORIZED {
+        error.code = ErrorCode::SessionExpired;
+    } else if status.is_server_error() {
+        error.code = ErrorCode::ServerUnreachable;
+    }
+    error
 }

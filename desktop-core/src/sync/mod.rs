@@ -118,8 +118,8 @@ pub struct Rejection {
     /// The ticket the change was about; none for a customer's.
     pub ticket_id: Option<TicketId>,
     pub intent: Intent,
-    /// The server's error code, e.g. `invalid_transition`.
-    pub code: String,
+    /// The server's error code, e.g. `illegal_transition`.
+    pub code: ErrorCode,
     pub message: String,
     pub made_at: DateTime<Utc>,
 }

@@ -819,7 +819,7 @@ pub async fn settle(
                 sqlx::query(
                     "update outbox set state = 'rejected', code = ?, message = ? where seq = ?",
                 )
-                .bind(result.code.as_deref().unwrap_or("rejected"))
+                .bind(result.code.unwrap_or(ErrorCode::Internal).as_str())
                 .bind(
                     result
                         .message
@@ -889,7 +889,9 @@ pub async fn rejections(
                 seq: r.get(0),
                 ticket_id: intent_ticket(&intent),
                 intent,
-                code: r.get::<Option<String>, _>(2).unwrap_or_default(),
+                code: ErrorCode::parse_lenient(
+                    r.get::<Option<String>, _>(2).as_deref().unwrap_or_default(),
+                ),
                 message: r.get::<Option<String>, _>(3).unwrap_or_default(),
                 made_at: from_micros(r.get(4)),
             })

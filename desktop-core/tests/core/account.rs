@@ -472,7 +472,11 @@ async fn a_tallydesk_account_signs_in_with_the_servers_own_issuer_and_changes_it
         .change_password("not my password", "a brand new passphrase")
         .await
         .unwrap_err();
-    assert_eq!(err.code, ErrorCode::InvalidField, "{err:?}");
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::WrongPassword, Some("current_password")),
+        "the server's own code reaches the UI, naming the field to correct: {err:?}"
+    );
     assert_eq!(
         err.field.as_deref(),
         Some("current_password"),

@@ -307,7 +307,7 @@ async fn pulled_state_with_pending_intents_replayed_and_a_rejection_undone() {
             MutationResult {
                 seq: pending[1].seq,
                 status: MutationStatus::Rejected,
-                code: Some("invalid_transition".into()),
+                code: Some(ErrorCode::IllegalTransition),
                 message: Some("a ticket that is on_hold cannot become resolved".into()),
             },
         ],
@@ -333,7 +333,7 @@ async fn pulled_state_with_pending_intents_replayed_and_a_rejection_undone() {
         1,
         "the refused move is kept on the ticket"
     );
-    assert_eq!(rejections[0].code, "invalid_transition");
+    assert_eq!(rejections[0].code, ErrorCode::IllegalTransition);
     assert!(rejections[0].message.contains("on_hold"));
     store::dismiss(s, rejections[0].seq).await.unwrap();
     assert_eq!(store::counts(s, &scope).await.unwrap(), (0, 0));

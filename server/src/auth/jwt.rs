@@ -13,6 +13,7 @@
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+use tallydesk_shared::api::ErrorCode;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -107,21 +108,21 @@ pub enum TokenError {
 
 impl TokenError {
     /// A stable code that clients can branch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            TokenError::Malformed => "token_malformed",
-            TokenError::UnsupportedAlgorithm(_) => "token_unsupported_algorithm",
-            TokenError::UnknownIssuer => "token_unknown_issuer",
-            TokenError::UnknownKey => "token_unknown_key",
-            TokenError::AlgorithmMismatch => "token_algorithm_mismatch",
-            TokenError::BadSignature => "token_bad_signature",
-            TokenError::Expired => "token_expired",
-            TokenError::NotYetValid => "token_not_yet_valid",
-            TokenError::WrongAudience => "token_wrong_audience",
-            TokenError::MissingClaim(_) => "token_missing_claim",
-            TokenError::InvalidClaim(_) => "token_invalid_claim",
-            TokenError::IssuerUnreachable(_) => "issuer_unreachable",
-            TokenError::IssuerMisconfigured(_) => "issuer_misconfigured",
+            TokenError::Malformed => ErrorCode::TokenMalformed,
+            TokenError::UnsupportedAlgorithm(_) => ErrorCode::TokenUnsupportedAlgorithm,
+            TokenError::UnknownIssuer => ErrorCode::TokenUnknownIssuer,
+            TokenError::UnknownKey => ErrorCode::TokenUnknownKey,
+            TokenError::AlgorithmMismatch => ErrorCode::TokenAlgorithmMismatch,
+            TokenError::BadSignature => ErrorCode::TokenBadSignature,
+            TokenError::Expired => ErrorCode::TokenExpired,
+            TokenError::NotYetValid => ErrorCode::TokenNotYetValid,
+            TokenError::WrongAudience => ErrorCode::TokenWrongAudience,
+            TokenError::MissingClaim(_) => ErrorCode::TokenMissingClaim,
+            TokenError::InvalidClaim(_) => ErrorCode::TokenInvalidClaim,
+            TokenError::IssuerUnreachable(_) => ErrorCode::IssuerUnreachable,
+            TokenError::IssuerMisconfigured(_) => ErrorCode::IssuerMisconfigured,
         }
     }
 

@@ -5,6 +5,8 @@ pub mod jwt;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tallydesk_shared::activity::ActivityAction;
+use tallydesk_shared::api::ErrorCode;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -96,7 +98,7 @@ impl FromRequestParts<AppState> for Caller {
         })?;
         if !grant_is_active(state, &claims).await? {
             return Err(ApiError::unauthorized(
-                "token_revoked",
+                ErrorCode::TokenRevoked,
                 "this sign-in was ended (signed out, password changed, or a token reused): sign in again",
             ));
         }
@@ -140,7 +142,7 @@ pub async fn grant_is_active(state: &AppState, claims: &Claims) -> Result<bool, 
 fn bearer_token(headers: &HeaderMap) -> ApiResult<&str> {
     let missing = || {
         ApiError::unauthorized(
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "sign in: send Authorization: Bearer <access token>",
         )
     };
@@ -277,7 +279,7 @@ async fn accept_invitations(
                 tenant,
                 user,
                 now,
-                NewActivity::member("member.joined", user)
+                NewActivity::member(ActivityAction::MemberJoined, user)
                     .after(serde_json::json!({ "role": invitation.role, "email": email.as_str() })),
             )
             .await?;
@@ -323,7 +325,7 @@ pub async fn create_tenant(
         tenant,
         admin,
         now,
-        NewActivity::member("tenant.created", admin)
+        NewActivity::member(ActivityAction::TenantCreated, admin)
             .after(serde_json::json!({ "name": name.as_str(), "role": "admin" })),
     )
     .await?;
@@ -376,7 +378,7 @@ impl FromRequestParts<AppState> for Scope {
                     .and_then(|v| v.trim().parse::<TenantId>().ok())
                     .ok_or_else(|| {
                         ApiError::bad_request(
-                            "invalid_tenant",
+                            ErrorCode::InvalidTenant,
                             "X-Tenant-Id must be a tenant id (UUID)",
                         )
                     })?,
@@ -397,7 +399,7 @@ impl FromRequestParts<AppState> for Scope {
                     .ok_or_else(|| {
                         ApiError::new(
                             axum::http::StatusCode::FORBIDDEN,
-                            "not_a_member",
+                            ErrorCode::NotAMember,
                             "you are not a member of that tenant",
                         )
                     })?;
@@ -408,13 +410,13 @@ impl FromRequestParts<AppState> for Scope {
                 [] => {
                     return Err(ApiError::new(
                         axum::http::StatusCode::FORBIDDEN,
-                        "no_membership",
+                        ErrorCode::NoMembership,
                         "you are not a member of any tenant yet: ask an admin to invite you",
                     ));
                 }
                 _ => {
                     return Err(ApiError::bad_request(
-                        "tenant_required",
+                        ErrorCode::TenantRequired,
                         "you belong to several tenants: pick one with the X-Tenant-Id header",
                     ));
                 }

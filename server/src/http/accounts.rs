@@ -5,6 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 use tallydesk_shared::Action;
+use tallydesk_shared::activity::ActivityAction;
+use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::api::{AuthConfig, AuthProvider, ChangePassword, CreateAccount, Member};
 use tallydesk_shared::ticket::Email;
 
@@ -63,7 +65,7 @@ pub async fn auth_config(State(state): State<AppState>) -> axum::Json<AuthConfig
 fn builtin(state: &AppState) -> ApiResult<&BuiltinIssuer> {
     state.issuer.as_deref().ok_or_else(|| {
         ApiError::conflict(
-            "builtin_issuer_off",
+            ErrorCode::BuiltinIssuerOff,
             "this server's built-in issuer is off, so it keeps no accounts: invite people instead",
         )
     })
@@ -124,7 +126,7 @@ pub async fn create(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::member("member.account_created", user)
+        NewActivity::member(ActivityAction::MemberAccountCreated, user)
             .after(json!({ "email": email.as_str(), "role": body.role })),
     )
     .await?;
@@ -162,7 +164,7 @@ pub async fn change_password(
     let not_local = || {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "not_a_local_account",
+            ErrorCode::NotALocalAccount,
             "your account belongs to another identity provider: change your password there",
         )
     };
@@ -179,16 +181,17 @@ pub async fn change_password(
     if let Err(throttled) = attempt.begin(&state.db, issuer.limits(), now).await? {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
+            ErrorCode::TooManyAttempts,
             throttled.message(),
         ));
     }
     if !password::verify(Some(stored), &body.current_password).await? {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "wrong_password",
+            ErrorCode::WrongPassword,
             "current_password is not your password",
-        ));
+        )
+        .on_field("current_password"));
     }
     attempt.succeeded(&state.db).await?;
     let new = Password::parse("new_password", &body.new_password, &email)?;

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::api::ReceiptRef;
 use tallydesk_shared::{Access, Action};
 
@@ -20,7 +21,7 @@ use crate::error::{ApiError, ApiResult};
 pub struct ImageBytes(#[allow(dead_code)] Vec<u8>);
 
 fn digest(text: &str) -> ApiResult<Sha256> {
-    Sha256::parse(text).map_err(|m| ApiError::invalid("invalid_field", format!("sha256: {m}")))
+    Sha256::parse(text).map_err(|m| ApiError::field("sha256", format!("sha256: {m}")))
 }
 
 #[utoipa::path(
@@ -59,7 +60,7 @@ pub async fn put(
     let media_type = blobs::image_type(content_type).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             format!(
                 "Content-Type must be one of {}, not {content_type:?}",
                 blobs::IMAGE_TYPES.join(", ")
@@ -70,17 +71,17 @@ pub async fn put(
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 format!("a blob is at most {} MiB", MAX_BLOB_BYTES >> 20),
             )
         } else {
-            ApiError::bad_request("invalid_body", rejection.body_text())
+            ApiError::bad_request(ErrorCode::InvalidBody, rejection.body_text())
         }
     })?;
     let actual = Sha256::of(&bytes);
     if actual != sha256 {
         return Err(ApiError::invalid(
-            "hash_mismatch",
+            ErrorCode::HashMismatch,
             format!("the body's SHA-256 is {actual}, not {sha256}: was it cut short?"),
         ));
     }

@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use tallydesk_shared::activity::ActivityAction;
+use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::api::{CreateCustomer, Customer, Page, PatchCustomer};
 use tallydesk_shared::ticket::{Company, CustomerName, Email, FieldError, Notes, Phone};
 use tallydesk_shared::{Action, CustomerId, TicketId};
@@ -94,9 +96,10 @@ pub async fn list(
     let limit = params.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "limit: must be between 1 and 200",
-        ));
+        )
+        .on_field("limit"));
     }
     let after = params
         .cursor
@@ -104,9 +107,10 @@ pub async fn list(
         .map(|c| {
             c.parse::<uuid::Uuid>().map_err(|_| {
                 ApiError::bad_request(
-                    "invalid_cursor",
+                    ErrorCode::InvalidCursor,
                     "cursor: not a cursor this server gave out",
                 )
+                .on_field("cursor")
             })
         })
         .transpose()?;
@@ -187,7 +191,7 @@ pub(crate) async fn create_customer(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::tenant("customer.created")
+        NewActivity::tenant(ActivityAction::CustomerCreated)
             .after(json!({ "customer_id": id, "name": name.as_str() })),
     )
     .await?;
@@ -275,7 +279,7 @@ pub(crate) async fn update_customer(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::tenant("customer.updated")
+        NewActivity::tenant(ActivityAction::CustomerUpdated)
             .before(serde_json::to_value(&current).map_err(anyhow::Error::from)?)
             .after(serde_json::to_value(&customer).map_err(anyhow::Error::from)?),
     )
@@ -338,7 +342,7 @@ pub(crate) async fn delete_customer(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::tenant("customer.deleted")
+        NewActivity::tenant(ActivityAction::CustomerDeleted)
             .before(json!({ "customer_id": id, "name": customer.name })),
     )
     .await?;

@@ -5,6 +5,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use sqlx::{Postgres, Transaction};
+use tallydesk_shared::activity::ActivityAction;
+use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::api::{Expense, ExpenseLine, Page, ReceiptRef};
 use tallydesk_shared::expense::{Currency, EXPENSE_CATEGORIES, ItemDescription, Merchant};
 use tallydesk_shared::sync::{ExpenseCreate, ExpenseDecide};
@@ -259,7 +261,7 @@ pub(crate) async fn create_expense(
     let ticket = tickets::load_for_update(scope, e.ticket_id, Action::SubmitExpense).await?;
     if matches!(ticket.status, Status::Resolved | Status::Closed) {
         return Err(ApiError::conflict(
-            "ticket_closed",
+            ErrorCode::TicketClosed,
             format!(
                 "ticket #{} is {}: file the expense on an open claim or a new one",
                 ticket.number, ticket.status
@@ -272,7 +274,7 @@ pub(crate) async fn create_expense(
         .await?;
     if let Some(status) = taken {
         return Err(ApiError::conflict(
-            "expense_immutable",
+            ErrorCode::ExpenseImmutable,
             format!(
                 "this expense was {status} already and never changes; file a correction as a new expense"
             ),
@@ -320,7 +322,7 @@ pub(crate) async fn create_expense(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::ticket("expense.submitted", e.ticket_id).after(json!({
+        NewActivity::ticket(ActivityAction::ExpenseSubmitted, e.ticket_id).after(json!({
             "expense_id": e.id,
             "merchant": p.merchant.as_str(),
             "total": p.currency.format_amount(e.amount_minor),
@@ -351,7 +353,7 @@ pub(crate) async fn decide_expense(
     .ok_or_else(|| ApiError::not_found("expense"))?;
     if expense.status != "submitted" {
         return Err(ApiError::conflict(
-            "expense_immutable",
+            ErrorCode::ExpenseImmutable,
             format!("this expense was {} already", expense.status),
         ));
     }
@@ -385,9 +387,9 @@ pub(crate) async fn decide_expense(
         now,
         NewActivity::ticket(
             if d.approve {
-                "expense.approved"
+                ActivityAction::ExpenseApproved
             } else {
-                "expense.rejected"
+                ActivityAction::ExpenseRejected
             },
             d.ticket_id,
         )

@@ -3,6 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
+use tallydesk_shared::activity::ActivityAction;
+use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::api::{CreateInvitation, Invitation, Member, Page, PatchMember};
 use tallydesk_shared::ticket::Email;
 use tallydesk_shared::{Action, InvitationId, Role, UserId};
@@ -64,7 +66,7 @@ async fn keep_an_admin(scope: &mut Scope, leaving: UserId) -> ApiResult<()> {
     .await?;
     if admins.iter().all(|a| *a == leaving.as_uuid()) {
         return Err(ApiError::conflict(
-            "last_admin",
+            ErrorCode::LastAdmin,
             "a tenant needs at least one admin: make someone else admin first",
         ));
     }
@@ -120,7 +122,7 @@ pub async fn update(
             scope.tenant,
             scope.user,
             now,
-            NewActivity::member("member.role_changed", user)
+            NewActivity::member(ActivityAction::MemberRoleChanged, user)
                 .field("role")
                 .before(json!({ "user_id": user, "role": before }))
                 .after(json!({ "role": body.role })),
@@ -174,7 +176,7 @@ pub async fn remove(
         scope.tenant,
         scope.user,
         state.clock.now(),
-        NewActivity::member("member.removed", user)
+        NewActivity::member(ActivityAction::MemberRemoved, user)
             .before(json!({ "user_id": user, "role": before })),
     )
     .await?;
@@ -254,7 +256,7 @@ pub async fn invite(
     .await?;
     if already == Some(true) {
         return Err(ApiError::conflict(
-            "already_member",
+            ErrorCode::AlreadyMember,
             "someone with this email is already a member",
         ));
     }
@@ -300,7 +302,7 @@ pub async fn invite(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::tenant("invitation.created")
+        NewActivity::tenant(ActivityAction::InvitationCreated)
             .after(json!({ "email": invitation.email, "role": invitation.role })),
     )
     .await?;
@@ -338,7 +340,7 @@ pub async fn revoke_invitation(
     .ok_or_else(|| ApiError::not_found("invitation"))?;
     if row.accepted_at.is_some() {
         return Err(ApiError::conflict(
-            "invitation_accepted",
+            ErrorCode::InvitationAccepted,
             "this invitation was already accepted: remove the member instead",
         ));
     }
@@ -350,7 +352,7 @@ pub async fn revoke_invitation(
         scope.tenant,
         scope.user,
         state.clock.now(),
-        NewActivity::tenant("invitation.revoked")
+        NewActivity::tenant(ActivityAction::InvitationRevoked)
             .before(json!({ "email": row.email, "role": row.role })),
     )
     .await?;

@@ -4,6 +4,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use tallydesk_shared::activity::ActivityAction;
+use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::api::{Page, PatchCalendar, PatchSlaPolicy};
 use tallydesk_shared::sla::{CalendarInput, CalendarRecord, Policy, PolicyInput};
 use tallydesk_shared::ticket::FieldError;
@@ -33,7 +35,7 @@ fn require_view(scope: &Scope) -> ApiResult<()> {
 
 fn stale(what: &str, read: i64, now: i64) -> ApiError {
     ApiError::conflict(
-        "stale_version",
+        ErrorCode::StaleVersion,
         format!("the {what} changed since version {read} (now {now}): reload it and try again"),
     )
 }
@@ -124,7 +126,7 @@ pub async fn create_calendar(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::tenant("calendar.created").after(to_json(&calendar)?),
+        NewActivity::tenant(ActivityAction::CalendarCreated).after(to_json(&calendar)?),
     )
     .await?;
     // No policy can use a calendar before it exists: no ticket's SLA changes.
@@ -197,7 +199,7 @@ pub async fn update_calendar(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::tenant("calendar.updated")
+        NewActivity::tenant(ActivityAction::CalendarUpdated)
             .before(to_json(&current)?)
             .after(to_json(&calendar)?),
     )
@@ -237,7 +239,7 @@ pub async fn delete_calendar(
     .await?;
     if let Some(policy) = user {
         return Err(ApiError::conflict(
-            "calendar_in_use",
+            ErrorCode::CalendarInUse,
             format!("the SLA policy {policy:?} uses this calendar: change the policy first"),
         ));
     }
@@ -249,7 +251,7 @@ pub async fn delete_calendar(
         scope.tenant,
         scope.user,
         state.clock.now(),
-        NewActivity::tenant("calendar.deleted").before(to_json(&calendar)?),
+        NewActivity::tenant(ActivityAction::CalendarDeleted).before(to_json(&calendar)?),
     )
     .await?;
     // No policy used it: no ticket's SLA changes.
@@ -439,7 +441,7 @@ pub async fn create_policy(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::tenant("sla_policy.created").after(to_json(&policy)?),
+        NewActivity::tenant(ActivityAction::SlaPolicyCreated).after(to_json(&policy)?),
     )
     .await?;
     refresh_open_tickets(&mut scope, &state).await?;
@@ -525,7 +527,7 @@ pub async fn update_policy(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::tenant("sla_policy.updated")
+        NewActivity::tenant(ActivityAction::SlaPolicyUpdated)
             .before(to_json(&current)?)
             .after(to_json(&policy)?),
     )
@@ -559,7 +561,7 @@ pub async fn delete_policy(
         scope.tenant,
         scope.user,
         state.clock.now(),
-        NewActivity::tenant("sla_policy.deleted").before(to_json(&policy)?),
+        NewActivity::tenant(ActivityAction::SlaPolicyDeleted).before(to_json(&policy)?),
     )
     .await?;
     refresh_open_tickets(&mut scope, &state).await?;

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{Postgres, QueryBuilder};
+use tallydesk_shared::activity::ActivityAction;
+use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::api::{
     Activity, Comment, CreateComment, CreateTicket, Page, PatchTicket, Ticket, TicketWithSla,
     TransitionRequest,
@@ -165,13 +167,14 @@ async fn parse_category(scope: &mut Scope, input: &str) -> ApiResult<Category> {
     .await?;
     if !allowed.iter().any(|c| c == category.as_str()) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             format!(
                 "category: {:?} is not one of this tenant's: {}",
                 category.as_str(),
                 allowed.join(", ")
             ),
-        ));
+        )
+        .on_field("category"));
     }
     Ok(category)
 }
@@ -181,12 +184,12 @@ async fn check_assignee(scope: &mut Scope, user: UserId) -> ApiResult<()> {
     let role = member_role(scope, user).await?;
     match role {
         Some(role) if role.works_tickets() => Ok(()),
-        Some(role) => Err(ApiError::invalid(
-            "invalid_field",
+        Some(role) => Err(ApiError::field(
+            "assignee_id",
             format!("assignee_id: {role}s cannot be assigned tickets; pick an agent or admin"),
         )),
-        None => Err(ApiError::invalid(
-            "invalid_field",
+        None => Err(ApiError::field(
+            "assignee_id",
             "assignee_id: not a member of this tenant",
         )),
     }
@@ -255,8 +258,8 @@ pub(crate) async fn create_ticket(
     }
     let requester = match body.requester_id {
         Some(requester) if member_role(scope, requester).await?.is_none() => {
-            return Err(ApiError::invalid(
-                "invalid_field",
+            return Err(ApiError::field(
+                "requester_id",
                 "requester_id: not a member of this tenant",
             ));
         }
@@ -294,7 +297,7 @@ pub(crate) async fn create_ticket(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::ticket("ticket.created", id).after(json!({
+        NewActivity::ticket(ActivityAction::TicketCreated, id).after(json!({
             "number": ticket.number,
             "title": ticket.title,
             "status": ticket.status,
@@ -370,7 +373,7 @@ pub(crate) async fn update_ticket(
     let current = load_for_update(scope, id, Action::EditTicket).await?;
     if let Some(version) = body.version.filter(|v| *v != current.version) {
         return Err(ApiError::conflict(
-            "stale_version",
+            ErrorCode::StaleVersion,
             format!(
                 "the ticket changed since version {version} (now {}): reload it and try again",
                 current.version
@@ -407,7 +410,7 @@ pub(crate) async fn update_ticket(
     let mut changes: Vec<NewActivity> = Vec::new();
     let mut change = |field: &'static str, before: serde_json::Value, after: serde_json::Value| {
         if before != after {
-            let mut entry = NewActivity::ticket("ticket.updated", id)
+            let mut entry = NewActivity::ticket(ActivityAction::TicketUpdated, id)
                 .field(field)
                 .before(json!({ field: before }))
                 .after(json!({ field: after }));
@@ -509,7 +512,7 @@ pub(crate) async fn delete_ticket(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::ticket("ticket.deleted", id)
+        NewActivity::ticket(ActivityAction::TicketDeleted, id)
             .before(json!({ "number": ticket.number, "title": ticket.title })),
     )
     .await?;
@@ -522,7 +525,7 @@ async fn apply_transition(
     ticket: &Ticket,
     t: Transition,
     now: DateTime<Utc>,
-    action: &'static str,
+    action: ActivityAction,
 ) -> ApiResult<()> {
     let resolved_at = match t.to {
         Status::Resolved => Some(now),
@@ -595,7 +598,7 @@ pub(crate) async fn transition_ticket(
         body.to,
         body.reason.as_deref(),
     )?;
-    apply_transition(scope, &ticket, t, now, "ticket.transitioned").await?;
+    apply_transition(scope, &ticket, t, now, ActivityAction::TicketTransitioned).await?;
     load(scope, id, Action::ViewTicket).await
 }
 
@@ -616,7 +619,7 @@ pub async fn view(
     let ticket = load_for_update(&mut scope, id, Action::ViewTicket).await?;
     if let Some(to) = workflow::on_view(scope.role, ticket.status) {
         let t = workflow::transition(mover(&scope, &ticket), ticket.status, to, None)?;
-        apply_transition(&mut scope, &ticket, t, now, "ticket.viewed").await?;
+        apply_transition(&mut scope, &ticket, t, now, ActivityAction::TicketViewed).await?;
     }
     let ticket = load(&mut scope, id, Action::ViewTicket).await?;
     let ticket = with_sla(&mut scope, ticket, now).await?;
@@ -739,7 +742,7 @@ pub(crate) async fn create_comment(
         scope.tenant,
         scope.user,
         now,
-        NewActivity::ticket("comment.created", id)
+        NewActivity::ticket(ActivityAction::CommentCreated, id)
             .after(json!({ "comment_id": comment.id, "internal": comment.internal }))
             .internal(comment.internal),
     )
@@ -831,11 +834,12 @@ fn parse_sort(sort: Option<&str>) -> ApiResult<(SortKey, bool)> {
         "sla_due" => SortKey::SlaDue,
         _ => {
             return Err(ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!(
                     "sort: {sort:?} is not one of created_at, updated_at, priority, sla_due (prefix - for descending)"
                 ),
-            ));
+            )
+.on_field("sort"));
         }
     };
     Ok((key, desc))
@@ -847,7 +851,7 @@ fn user_filter(scope: &Scope, field: &str, value: &str) -> ApiResult<Option<Uuid
         "none" if field == "assignee" => Ok(None),
         other => other.parse::<Uuid>().map(Some).map_err(|_| {
             ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("{field}: expected me, none or a user id"),
             )
         }),
@@ -873,18 +877,20 @@ pub async fn list(
     let limit = params.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "limit: must be between 1 and 200",
-        ));
+        )
+        .on_field("limit"));
     }
     let cursor = params.cursor.as_deref().map(decode_cursor).transpose()?;
     if let Some(c) = &cursor
         && (c.key != key || c.desc != desc)
     {
         return Err(ApiError::bad_request(
-            "invalid_cursor",
+            ErrorCode::InvalidCursor,
             "cursor: it belongs to a different sort; start again without a cursor",
-        ));
+        )
+        .on_field("cursor"));
     }
 
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("select ");
@@ -934,9 +940,10 @@ pub async fn list(
     if let Some(q) = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         if q.chars().count() > 200 {
             return Err(ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "q: at most 200 characters",
-            ));
+            )
+            .on_field("q"));
         }
         qb.push(" and id in (select tallydesk_search(")
             .push_bind(q.to_owned())
@@ -1024,9 +1031,10 @@ fn decode_cursor(text: &str) -> ApiResult<Cursor> {
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or_else(|| {
             ApiError::bad_request(
-                "invalid_cursor",
+                ErrorCode::InvalidCursor,
                 "cursor: not a cursor this server gave out",
             )
+            .on_field("cursor")
         })
 }
 

@@ -12,6 +12,7 @@
 //! links, with the account's password.
 
 use std::net::SocketAddr;
+use tallydesk_shared::activity::ActivityAction;
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -281,7 +282,7 @@ async fn join(
             p.tenant,
             user,
             now,
-            NewActivity::member("member.joined", user).after(
+            NewActivity::member(ActivityAction::MemberJoined, user).after(
                 json!({ "role": p.role, "email": p.email.as_str(), "via": "invitation_link" }),
             ),
         )

@@ -11,6 +11,7 @@ pub mod pull;
 pub mod push;
 
 use axum::http::{HeaderMap, HeaderValue};
+use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::sync::{SYNC_HEADER, SYNC_PROTOCOL};
 
 use crate::error::{ApiError, ApiResult};
@@ -38,7 +39,7 @@ fn check_protocol(headers: &HeaderMap) -> ApiResult<()> {
         None => Ok(()),
         Some(v) if v.to_str().ok().map(str::trim) == Some(&SYNC_PROTOCOL.to_string()) => Ok(()),
         Some(_) => Err(ApiError::bad_request(
-            "unsupported_sync_protocol",
+            ErrorCode::UnsupportedSyncProtocol,
             format!(
                 "this server speaks sync protocol {SYNC_PROTOCOL} ({SYNC_HEADER}: {SYNC_PROTOCOL}); update the app"
             ),

@@ -1,6 +1,7 @@
 //! `GET /api/v1/sync/pull`: the tenant's changes after a cursor, as the caller may see them.
 
 use std::collections::HashMap;
+use tallydesk_shared::api::ErrorCode;
 
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
@@ -61,16 +62,18 @@ pub async fn pull(
     let cursor = params.cursor.unwrap_or(0);
     if cursor < 0 {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "cursor: must be 0 or a cursor this server gave out",
-        ));
+        )
+        .on_field("cursor"));
     }
     let limit = params.limit.unwrap_or(MAX_PULL_LIMIT);
     if !(1..=MAX_PULL_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("limit: must be between 1 and {MAX_PULL_LIMIT}"),
-        ));
+        )
+        .on_field("limit"));
     }
     let response = changes_after(&mut scope, cursor, limit).await?;
     scope.commit().await?;
@@ -144,7 +147,7 @@ pub async fn changes_after(
     let head = log.last_change_seq;
     if cursor > 0 && (cursor < log.change_log_horizon || cursor > head) {
         return Err(ApiError::conflict(
-            "resync_required",
+            ErrorCode::ResyncRequired,
             format!(
                 "cursor {cursor} is outside this tenant's change log ({}..={head}): pull from 0 again",
                 log.change_log_horizon

@@ -5,6 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use sqlx::Executor as _;
+use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::api::{
     CreateComment, CreateCustomer, CreateTicket, PatchCustomer, PatchTicket, TransitionRequest,
 };
@@ -56,7 +57,7 @@ pub async fn push(
     super::check_protocol(&headers)?;
     if body.mutations.len() > MAX_PUSH_MUTATIONS {
         return Err(ApiError::bad_request(
-            "too_many_mutations",
+            ErrorCode::TooManyMutations,
             format!("push at most {MAX_PUSH_MUTATIONS} mutations at a time"),
         ));
     }
@@ -120,7 +121,7 @@ async fn apply(
         return Ok(MutationResult {
             seq: mutation.seq,
             status,
-            code: recorded.code,
+            code: recorded.code.as_deref().map(ErrorCode::parse_lenient),
             message: recorded.message,
         });
     }
@@ -138,7 +139,7 @@ async fn apply(
         Err(ApiError::Client { code, message, .. }) => (code, message),
         Err(ApiError::Internal(e)) => match taken_id(&e) {
             Some(what) => (
-                "already_exists",
+                ErrorCode::AlreadyExists,
                 format!("id: a {what} with this id already exists"),
             ),
             None => return Err(ApiError::Internal(e)),
@@ -151,7 +152,7 @@ async fn apply(
         scope.tenant.as_uuid(),
         client.0,
         mutation.seq,
-        code,
+        code.as_str(),
         message,
     )
     .execute(&mut *scope.tx)
@@ -159,7 +160,7 @@ async fn apply(
     Ok(MutationResult {
         seq: mutation.seq,
         status: MutationStatus::Rejected,
-        code: Some(code.to_owned()),
+        code: Some(code),
         message: Some(message),
     })
 }

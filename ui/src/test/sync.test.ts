@@ -36,7 +36,7 @@ function refuse(ticket: number, intent: Rejection['intent'], message: string): R
     seq: ++seq,
     ticket_id: desk.tickets[ticket - 1].id,
     intent,
-    code: 'invalid_transition',
+    code: 'illegal_transition',
     message,
     made_at: SYNCED_AT,
   };
