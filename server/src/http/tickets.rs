@@ -15,7 +15,9 @@ use tallydesk_shared::api::{
     TransitionRequest,
 };
 use tallydesk_shared::sla::SlaState;
-use tallydesk_shared::ticket::{Category, CommentBody, Priority, TicketDescription, TicketTitle};
+use tallydesk_shared::ticket::{
+    self, Category, CommentBody, FieldChange, Priority, TicketDescription, TicketEdit, TicketTitle,
+};
 use tallydesk_shared::workflow::{self, Mover, Transition};
 use tallydesk_shared::{Action, CommentId, CustomerId, Role, Status, TicketId, UserId};
 use uuid::Uuid;
@@ -157,26 +159,15 @@ async fn refresh_sla(scope: &mut Scope, id: TicketId, now: DateTime<Utc>) -> Api
     Ok(())
 }
 
-async fn parse_category(scope: &mut Scope, input: &str) -> ApiResult<Category> {
-    let category = Category::parse(input)?;
-    let allowed: Vec<String> = sqlx::query_scalar!(
+/// The tenant's ticket categories, the list a ticket's category must come from.
+async fn categories(scope: &mut Scope) -> ApiResult<Vec<String>> {
+    let categories = sqlx::query_scalar!(
         "select categories from tenants where id = $1",
         scope.tenant.as_uuid()
     )
     .fetch_one(&mut *scope.tx)
     .await?;
-    if !allowed.iter().any(|c| c == category.as_str()) {
-        return Err(ApiError::invalid(
-            ErrorCode::InvalidField,
-            format!(
-                "category: {:?} is not one of this tenant's: {}",
-                category.as_str(),
-                allowed.join(", ")
-            ),
-        )
-        .on_field("category"));
-    }
-    Ok(category)
+    Ok(categories)
 }
 
 /// Checks that `user` is a member who can be assigned tickets (an agent or admin).
@@ -247,7 +238,7 @@ pub(crate) async fn create_ticket(
     let description = TicketDescription::parse(&body.description)?;
     let priority = body.priority.unwrap_or_default();
     let category = match &body.category {
-        Some(c) => parse_category(scope, c).await?,
+        Some(c) => Category::parse_allowed(c, &categories(scope).await?)?,
         None => Category::general(),
     };
     if body.assignee_id.is_some() || body.requester_id.is_some() {
@@ -380,17 +371,12 @@ pub(crate) async fn update_ticket(
             ),
         ));
     }
-    let title = body.title.as_deref().map(TicketTitle::parse).transpose()?;
-    let description = body
-        .description
-        .as_deref()
-        .map(TicketDescription::parse)
-        .transpose()?;
-    let category = match &body.category {
-        Some(c) => Some(parse_category(scope, c).await?),
-        None => None,
+    let categories = match body.category {
+        Some(_) => categories(scope).await?,
+        None => Vec::new(),
     };
-    if let Some(Some(assignee)) = body.assignee_id {
+    let edit = TicketEdit::parse(body, &categories)?;
+    if let Some(Some(assignee)) = edit.assignee_id {
         check_assignee(scope, assignee).await?;
     }
     let changed_since: Vec<String> = match merged_from {
@@ -407,71 +393,41 @@ pub(crate) async fn update_ticket(
         _ => Vec::new(),
     };
 
-    let mut changes: Vec<NewActivity> = Vec::new();
-    let mut change = |field: &'static str, before: serde_json::Value, after: serde_json::Value| {
-        if before != after {
-            let mut entry = NewActivity::ticket(ActivityAction::TicketUpdated, id)
-                .field(field)
-                .before(json!({ field: before }))
-                .after(json!({ field: after }));
-            if let Some(base) = merged_from.filter(|_| changed_since.iter().any(|f| f == field)) {
-                entry = entry.after(json!({ "merged_from_version": base }));
-            }
-            changes.push(entry);
-        }
-    };
-    if let Some(t) = &title {
-        change("title", json!(current.title), json!(t.as_str()));
-    }
-    if let Some(d) = &description {
-        change("description", json!(current.description), json!(d.as_str()));
-    }
-    if let Some(p) = body.priority {
-        change("priority", json!(current.priority), json!(p));
-    }
-    if let Some(c) = &category {
-        change("category", json!(current.category), json!(c.as_str()));
-    }
-    if let Some(a) = body.assignee_id {
-        change("assignee_id", json!(current.assignee_id), json!(a));
-    }
-    if let Some(c) = body.customer_id {
-        change("customer_id", json!(current.customer_id), json!(c));
-    }
+    let after = edit.apply(&current);
+    let changes = ticket::changes(&current, &after);
     if changes.is_empty() {
         return Ok(current);
     }
-    let sla_inputs_changed = body.priority.is_some_and(|p| p != current.priority)
-        || category
-            .as_ref()
-            .is_some_and(|c| c.as_str() != current.category)
-        || body.customer_id.is_some_and(|c| c != current.customer_id);
-
-    let assignee = body.assignee_id.unwrap_or(current.assignee_id);
-    let customer: Option<CustomerId> = body.customer_id.unwrap_or(current.customer_id);
     sqlx::query!(
         "update tickets
             set title = $2, description = $3, priority = $4, category = $5,
                 assignee_id = $6, customer_id = $7, updated_at = $8, version = version + 1
           where id = $1",
         id.as_uuid(),
-        title
-            .as_ref()
-            .map_or(current.title.as_str(), |t| t.as_str()),
-        description
-            .as_ref()
-            .map_or(current.description.as_str(), |d| d.as_str()),
-        body.priority.unwrap_or(current.priority).as_str(),
-        category
-            .as_ref()
-            .map_or(current.category.as_str(), |c| c.as_str()),
-        assignee.map(|a| a.as_uuid()),
-        customer.map(|c| c.as_uuid()),
+        after.title,
+        after.description,
+        after.priority.as_str(),
+        after.category,
+        after.assignee_id.map(|a| a.as_uuid()),
+        after.customer_id.map(|c| c.as_uuid()),
         now,
     )
     .execute(&mut *scope.tx)
     .await?;
-    for entry in changes {
+    let sla_inputs_changed = changes.iter().any(FieldChange::affects_sla);
+    for FieldChange {
+        field,
+        before,
+        after,
+    } in changes
+    {
+        let mut entry = NewActivity::ticket(ActivityAction::TicketUpdated, id)
+            .field(field)
+            .before(json!({ field: before }))
+            .after(json!({ field: after }));
+        if let Some(base) = merged_from.filter(|_| changed_since.iter().any(|f| f == field)) {
+            entry = entry.after(json!({ "merged_from_version": base }));
+        }
         activity::record(&mut scope.tx, scope.tenant, scope.user, now, entry).await?;
     }
     if sla_inputs_changed {
