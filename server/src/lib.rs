@@ -8,16 +8,19 @@ pub mod admin;
 pub mod auth;
 pub mod blobs;
 pub mod config;
+pub mod customers;
 pub mod db;
 pub mod embedded_pg;
 pub mod error;
 pub mod events;
+pub mod expenses;
 pub mod http;
 pub mod issuer;
 pub mod monitor;
 pub mod seed;
 pub mod sla;
 pub mod sync;
+pub mod tickets;
 
 use std::sync::Arc;
 
@@ -34,8 +37,8 @@ use crate::auth::jwt::Verifier;
 use crate::config::Config;
 use crate::events::SlaEvents;
 use crate::http::{
-    accounts, blobs as blob_routes, customers, docs, events as event_stream, expenses, me, members,
-    sla as sla_settings, tickets,
+    accounts, blobs as blob_routes, customers as customer_routes, docs, events as event_stream,
+    expenses as expense_routes, me, members, sla as sla_settings, tickets as ticket_routes,
 };
 use crate::issuer::{BuiltinIssuer, KeyRing};
 
@@ -125,33 +128,39 @@ pub fn app(state: AppState) -> Router {
         .route("/events", get(event_stream::stream))
         .route("/sync/pull", get(sync::pull))
         .route("/sync/push", post(sync::push))
-        .route("/tickets", get(tickets::list).post(tickets::create))
+        .route(
+            "/tickets",
+            get(ticket_routes::list).post(ticket_routes::create),
+        )
         .route(
             "/tickets/{id}",
-            get(tickets::get)
-                .patch(tickets::update)
-                .delete(tickets::delete),
+            get(ticket_routes::get)
+                .patch(ticket_routes::update)
+                .delete(ticket_routes::delete),
         )
-        .route("/tickets/{id}/transitions", post(tickets::transition))
-        .route("/tickets/{id}/views", post(tickets::view))
+        .route("/tickets/{id}/transitions", post(ticket_routes::transition))
+        .route("/tickets/{id}/views", post(ticket_routes::view))
         .route(
             "/tickets/{id}/comments",
-            get(tickets::comments).post(tickets::comment),
+            get(ticket_routes::comments).post(ticket_routes::comment),
         )
-        .route("/tickets/{id}/activity", get(tickets::activity))
-        .route("/tickets/{id}/expenses", get(expenses::list))
+        .route("/tickets/{id}/activity", get(ticket_routes::activity))
+        .route("/tickets/{id}/expenses", get(expense_routes::list))
         .route(
             "/blobs/{sha256}",
             put(blob_routes::put)
                 .get(blob_routes::get)
                 .layer(DefaultBodyLimit::max(blobs::MAX_BLOB_BYTES)),
         )
-        .route("/customers", get(customers::list).post(customers::create))
+        .route(
+            "/customers",
+            get(customer_routes::list).post(customer_routes::create),
+        )
         .route(
             "/customers/{id}",
-            get(customers::get)
-                .patch(customers::update)
-                .delete(customers::delete),
+            get(customer_routes::get)
+                .patch(customer_routes::update)
+                .delete(customer_routes::delete),
         )
         .route("/members", get(members::list))
         .route(

@@ -20,7 +20,7 @@ use tallydesk_shared::sla::{
     TicketSla,
 };
 use tallydesk_shared::ticket::Priority;
-use tallydesk_shared::{CustomerId, SlaPolicyId, Status, TenantId, TicketId, UserId};
+use tallydesk_shared::{CustomerId, Role, SlaPolicyId, Status, TenantId, TicketId, UserId};
 use uuid::Uuid;
 
 use crate::activity::{self, NewActivity};
@@ -39,6 +39,11 @@ pub const EVENTS_CHANNEL: &str = "tallydesk_sla";
 /// The SLA monitor as a user (the migration makes it): the actor of `sla.*` activity entries.
 pub const MONITOR_USER: UserId =
     UserId::from_uuid(uuid::uuid!("00000000-0000-7000-8000-000000000001"));
+
+/// SLA settings (calendars, policies) are staff's: requesters see only their own tickets' SLA.
+pub(crate) fn may_view_settings(role: Role) -> bool {
+    role != Role::Requester
+}
 
 // ---- Calendars and policies -------------------------------------------------------------------
 

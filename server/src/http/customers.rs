@@ -1,75 +1,16 @@
-//! Customers: the people and organisations tickets are about.
+//! Customers' routes: the operations are in [`crate::customers`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::json;
-use tallydesk_shared::activity::ActivityAction;
-use tallydesk_shared::api::ErrorCode;
+use tallydesk_shared::CustomerId;
 use tallydesk_shared::api::{CreateCustomer, Customer, Page, PatchCustomer};
-use tallydesk_shared::ticket::{Company, CustomerName, Email, FieldError, Notes, Phone};
-use tallydesk_shared::{Action, CustomerId, TicketId};
 
 use super::extract::{Json, Path, Query};
 use crate::AppState;
-use crate::activity::{self, NewActivity};
 use crate::auth::Scope;
-use crate::error::{ApiError, ApiResult};
-use crate::sla::{self, Pending};
-
-/// Optional text: blank means absent.
-fn optional<T>(
-    value: Option<&str>,
-    parse: fn(&str) -> Result<T, FieldError>,
-) -> ApiResult<Option<String>>
-where
-    T: std::fmt::Display,
-{
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        Some(v) => Ok(Some(parse(v)?.to_string())),
-        None => Ok(None),
-    }
-}
-
-async fn load(scope: &mut Scope, id: CustomerId) -> ApiResult<Customer> {
-    let row = sqlx::query_as!(
-        CustomerRow,
-        "select id, name, email, phone, company, notes, created_at, updated_at
-           from customers where id = $1",
-        id.as_uuid()
-    )
-    .fetch_optional(&mut *scope.tx)
-    .await?
-    .ok_or_else(|| ApiError::not_found("customer"))?;
-    Ok(row.into())
-}
-
-struct CustomerRow {
-    id: uuid::Uuid,
-    name: String,
-    email: Option<String>,
-    phone: Option<String>,
-    company: Option<String>,
-    notes: Option<String>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<CustomerRow> for Customer {
-    fn from(row: CustomerRow) -> Self {
-        Customer {
-            id: row.id.into(),
-            name: row.name,
-            email: row.email,
-            phone: row.phone,
-            company: row.company,
-            notes: row.notes,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
+use crate::customers;
+use crate::error::ApiResult;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -92,53 +33,15 @@ pub async fn list(
     mut scope: Scope,
     Query(params): Query<ListParams>,
 ) -> ApiResult<axum::Json<Page<Customer>>> {
-    scope.require(Action::ViewCustomers)?;
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            "limit: must be between 1 and 200",
-        )
-        .on_field("limit"));
-    }
-    let after = params
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<uuid::Uuid>().map_err(|_| {
-                ApiError::bad_request(
-                    ErrorCode::InvalidCursor,
-                    "cursor: not a cursor this server gave out",
-                )
-                .on_field("cursor")
-            })
-        })
-        .transpose()?;
-    let pattern = params
-        .q
-        .as_deref()
-        .map(|q| format!("{}%", q.trim().replace(['%', '_', '\\'], "")));
-    let rows = sqlx::query_as!(
-        CustomerRow,
-        "select id, name, email, phone, company, notes, created_at, updated_at from customers
-          where tenant_id = $1
-            and ($2::text is null or name ilike $2 or email ilike $2 or company ilike $2)
-            and ($3::uuid is null or id > $3)
-          order by id limit $4",
-        scope.tenant.as_uuid(),
-        pattern,
-        after,
-        i64::from(limit) + 1,
+    let page = customers::list(
+        &mut scope,
+        params.q.as_deref(),
+        params.limit,
+        params.cursor.as_deref(),
     )
-    .fetch_all(&mut *scope.tx)
     .await?;
     scope.commit().await?;
-    let mut items: Vec<Customer> = rows.into_iter().map(Customer::from).collect();
-    let next_cursor = (items.len() > limit as usize).then(|| {
-        items.truncate(limit as usize);
-        items.last().map(|c| c.id.to_string()).unwrap_or_default()
-    });
-    Ok(axum::Json(Page { items, next_cursor }))
+    Ok(axum::Json(page))
 }
 
 #[utoipa::path(
@@ -154,48 +57,10 @@ pub async fn create(
     mut scope: Scope,
     Json(body): Json<CreateCustomer>,
 ) -> ApiResult<(StatusCode, axum::Json<Customer>)> {
-    let customer = create_customer(&mut scope, CustomerId::new(), &body, state.clock.now()).await?;
+    let customer =
+        customers::create(&mut scope, CustomerId::new(), &body, state.clock.now()).await?;
     scope.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(customer)))
-}
-
-/// Creates a customer with the caller's id, in the scope's transaction.
-pub(crate) async fn create_customer(
-    scope: &mut Scope,
-    id: CustomerId,
-    body: &CreateCustomer,
-    now: DateTime<Utc>,
-) -> ApiResult<Customer> {
-    scope.require(Action::EditCustomers)?;
-    let name = CustomerName::parse(&body.name)?;
-    let email = optional(body.email.as_deref(), Email::parse)?;
-    let phone = optional(body.phone.as_deref(), Phone::parse)?;
-    let company = optional(body.company.as_deref(), Company::parse)?;
-    let notes = optional(body.notes.as_deref(), Notes::parse)?;
-    sqlx::query!(
-        "insert into customers (id, tenant_id, name, email, phone, company, notes, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        id.as_uuid(),
-        scope.tenant.as_uuid(),
-        name.as_str(),
-        email,
-        phone,
-        company,
-        notes,
-        now,
-    )
-    .execute(&mut *scope.tx)
-    .await?;
-    activity::record(
-        &mut scope.tx,
-        scope.tenant,
-        scope.user,
-        now,
-        NewActivity::tenant(ActivityAction::CustomerCreated)
-            .after(json!({ "customer_id": id, "name": name.as_str() })),
-    )
-    .await?;
-    load(scope, id).await
 }
 
 #[utoipa::path(
@@ -206,8 +71,7 @@ pub(crate) async fn create_customer(
 )]
 #[tracing::instrument(skip_all, err)]
 pub async fn get(mut scope: Scope, Path(id): Path<CustomerId>) -> ApiResult<axum::Json<Customer>> {
-    scope.require(Action::ViewCustomers)?;
-    let customer = load(&mut scope, id).await?;
+    let customer = customers::get(&mut scope, id).await?;
     scope.commit().await?;
     Ok(axum::Json(customer))
 }
@@ -226,65 +90,9 @@ pub async fn update(
     Path(id): Path<CustomerId>,
     Json(body): Json<PatchCustomer>,
 ) -> ApiResult<axum::Json<Customer>> {
-    let customer = update_customer(&mut scope, id, &body, state.clock.now()).await?;
+    let customer = customers::update(&mut scope, id, &body, state.clock.now()).await?;
     scope.commit().await?;
     Ok(axum::Json(customer))
-}
-
-/// Sets the fields `body` names, in the scope's transaction.
-pub(crate) async fn update_customer(
-    scope: &mut Scope,
-    id: CustomerId,
-    body: &PatchCustomer,
-    now: DateTime<Utc>,
-) -> ApiResult<Customer> {
-    scope.require(Action::EditCustomers)?;
-    let current = load(scope, id).await?;
-    let name = match &body.name {
-        Some(n) => CustomerName::parse(n)?.into_inner(),
-        None => current.name.clone(),
-    };
-    let keep_or = |patch: &Option<Option<String>>, current: &Option<String>, parse| match patch {
-        None => Ok(current.clone()),
-        Some(value) => optional(value.as_deref(), parse),
-    };
-    let email = keep_or(&body.email, &current.email, |v| {
-        Email::parse(v).map(|e| e.to_string())
-    })?;
-    let phone = keep_or(&body.phone, &current.phone, |v| {
-        Phone::parse(v).map(|p| p.to_string())
-    })?;
-    let company = keep_or(&body.company, &current.company, |v| {
-        Company::parse(v).map(|c| c.to_string())
-    })?;
-    let notes = keep_or(&body.notes, &current.notes, |v| {
-        Notes::parse(v).map(|n| n.to_string())
-    })?;
-    sqlx::query!(
-        "update customers set name = $2, email = $3, phone = $4, company = $5, notes = $6, updated_at = $7
-          where id = $1",
-        id.as_uuid(),
-        name,
-        email,
-        phone,
-        company,
-        notes,
-        now,
-    )
-    .execute(&mut *scope.tx)
-    .await?;
-    let customer = load(scope, id).await?;
-    activity::record(
-        &mut scope.tx,
-        scope.tenant,
-        scope.user,
-        now,
-        NewActivity::tenant(ActivityAction::CustomerUpdated)
-            .before(serde_json::to_value(&current).map_err(anyhow::Error::from)?)
-            .after(serde_json::to_value(&customer).map_err(anyhow::Error::from)?),
-    )
-    .await?;
-    Ok(customer)
 }
 
 #[utoipa::path(
@@ -300,51 +108,7 @@ pub async fn delete(
     mut scope: Scope,
     Path(id): Path<CustomerId>,
 ) -> ApiResult<StatusCode> {
-    delete_customer(&mut scope, id, state.clock.now()).await?;
+    customers::delete(&mut scope, id, state.clock.now()).await?;
     scope.commit().await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Deletes a customer, in the scope's transaction; its tickets lose their customer.
-pub(crate) async fn delete_customer(
-    scope: &mut Scope,
-    id: CustomerId,
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    scope.require(Action::DeleteCustomer)?;
-    let customer = load(scope, id).await?;
-    // Its tickets lose their customer, which SLA policies may match on.
-    let tickets: Vec<TicketId> = sqlx::query_scalar!(
-        "select id from tickets where tenant_id = $1 and customer_id = $2",
-        scope.tenant.as_uuid(),
-        id.as_uuid()
-    )
-    .fetch_all(&mut *scope.tx)
-    .await?
-    .into_iter()
-    .map(TicketId::from)
-    .collect();
-    sqlx::query!("delete from customers where id = $1", id.as_uuid())
-        .execute(&mut *scope.tx)
-        .await?;
-    if !tickets.is_empty() {
-        sla::refresh(
-            &mut scope.tx,
-            scope.tenant,
-            Some(&tickets),
-            now,
-            Pending::Schedule,
-        )
-        .await?;
-    }
-    activity::record(
-        &mut scope.tx,
-        scope.tenant,
-        scope.user,
-        now,
-        NewActivity::tenant(ActivityAction::CustomerDeleted)
-            .before(json!({ "customer_id": id, "name": customer.name })),
-    )
-    .await?;
-    Ok(())
 }

@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::activity::{self, NewActivity};
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
-use crate::http::tickets::member_role;
+use crate::tickets::member_role;
 
 fn parse_role(text: &str) -> ApiResult<Role> {
     text.parse()

@@ -9,7 +9,7 @@ use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::api::{Page, PatchCalendar, PatchSlaPolicy};
 use tallydesk_shared::sla::{CalendarInput, CalendarRecord, Policy, PolicyInput};
 use tallydesk_shared::ticket::FieldError;
-use tallydesk_shared::{Action, CalendarId, Role, SlaPolicyId};
+use tallydesk_shared::{Action, CalendarId, SlaPolicyId};
 use uuid::Uuid;
 
 use super::extract::{Json, Path};
@@ -19,13 +19,8 @@ use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
 use crate::sla::{self, Pending};
 
-/// SLA settings are staff's: requesters see only their own tickets' SLA.
-pub(crate) fn may_view(role: Role) -> bool {
-    role != Role::Requester
-}
-
 fn require_view(scope: &Scope) -> ApiResult<()> {
-    if !may_view(scope.role) {
+    if !sla::may_view_settings(scope.role) {
         return Err(ApiError::forbidden(
             "requesters may not see the SLA settings",
         ));

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::Query;
-use crate::http::{expenses, tickets};
+use crate::{expenses, tickets};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -104,7 +104,7 @@ impl Visibility {
             internal: access(Action::ViewInternalNotes) != Access::Denied,
             customers: access(Action::ViewCustomers) != Access::Denied,
             members: access(Action::ViewMembers) != Access::Denied,
-            sla_settings: crate::http::sla::may_view(role),
+            sla_settings: crate::sla::may_view_settings(role),
         }
     }
 

@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::Json;
-use crate::http::{customers, expenses, tickets};
+use crate::{customers, expenses, tickets};
 
 #[utoipa::path(
     post, path = "/api/v1/sync/push", tag = "sync",
@@ -165,7 +165,7 @@ async fn apply(
     })
 }
 
-/// Runs an intent through the REST routes' own functions.
+/// Runs an intent through the same operations as the REST routes.
 async fn intent(scope: &mut Scope, intent: &Intent, now: DateTime<Utc>) -> ApiResult<()> {
     match intent {
         Intent::TicketCreate(t) => {
@@ -178,7 +178,7 @@ async fn intent(scope: &mut Scope, intent: &Intent, now: DateTime<Utc>) -> ApiRe
                 assignee_id: t.assignee_id,
                 requester_id: None,
             };
-            tickets::create_ticket(scope, t.id, &body, now).await?;
+            tickets::create(scope, t.id, &body, now).await?;
         }
         Intent::TicketUpdate(u) => {
             let body = PatchTicket {
@@ -190,29 +190,29 @@ async fn intent(scope: &mut Scope, intent: &Intent, now: DateTime<Utc>) -> ApiRe
                 customer_id: u.customer_id,
                 version: None,
             };
-            tickets::update_ticket(scope, u.id, &body, Some(u.base_version), now).await?;
+            tickets::update(scope, u.id, &body, Some(u.base_version), now).await?;
         }
         Intent::TicketTransition(t) => {
             let body = TransitionRequest {
                 to: t.to,
                 reason: t.reason.clone(),
             };
-            tickets::transition_ticket(scope, t.id, &body, now).await?;
+            tickets::transition(scope, t.id, &body, now).await?;
         }
         Intent::CommentCreate(c) => {
             let body = CreateComment {
                 body: c.body.clone(),
                 internal: c.internal,
             };
-            tickets::create_comment(scope, c.id, c.ticket_id, &body, now).await?;
+            tickets::comments::create(scope, c.id, c.ticket_id, &body, now).await?;
         }
         Intent::ExpenseCreate(e) => {
-            expenses::create_expense(scope, e, now).await?;
+            expenses::create(scope, e, now).await?;
         }
         Intent::ExpenseDecide(d) => {
-            expenses::decide_expense(scope, d, now).await?;
+            expenses::decide(scope, d, now).await?;
         }
-        Intent::TicketDelete(d) => tickets::delete_ticket(scope, d.id, now).await?,
+        Intent::TicketDelete(d) => tickets::delete(scope, d.id, now).await?,
         Intent::CustomerCreate(c) => {
             let body = CreateCustomer {
                 name: c.name.clone(),
@@ -221,7 +221,7 @@ async fn intent(scope: &mut Scope, intent: &Intent, now: DateTime<Utc>) -> ApiRe
                 company: c.company.clone(),
                 notes: c.notes.clone(),
             };
-            customers::create_customer(scope, c.id, &body, now).await?;
+            customers::create(scope, c.id, &body, now).await?;
         }
         Intent::CustomerUpdate(u) => {
             let body = PatchCustomer {
@@ -231,9 +231,9 @@ async fn intent(scope: &mut Scope, intent: &Intent, now: DateTime<Utc>) -> ApiRe
                 company: u.company.clone(),
                 notes: u.notes.clone(),
             };
-            customers::update_customer(scope, u.id, &body, now).await?;
+            customers::update(scope, u.id, &body, now).await?;
         }
-        Intent::CustomerDelete(d) => customers::delete_customer(scope, d.id, now).await?,
+        Intent::CustomerDelete(d) => customers::delete(scope, d.id, now).await?,
     }
     Ok(())
 }
