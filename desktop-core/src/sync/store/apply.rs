@@ -313,7 +313,7 @@ pub(super) async fn write_tickets(tx: &mut Tx, tickets: &[Ticket], now: i64) -> 
               where number = ? and id != ?",
         )
         .bind(t.number)
-        .bind(t.id.to_string())
+        .bind(t.id)
         .execute(&mut **tx)
         .await?;
         insert_tickets(tx, &Value::Array(vec![row]).to_string()).await?;
@@ -447,7 +447,7 @@ pub(super) async fn write_customer(tx: &mut Tx, c: &Customer) -> DeskResult<()> 
                 created_at = excluded.created_at, updated_at = excluded.updated_at,
                 deleted_at = null",
     )
-    .bind(c.id.to_string())
+    .bind(c.id)
     .bind(&c.name)
     .bind(&c.email)
     .bind(&c.phone)
