@@ -5,6 +5,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod edit;
+pub use edit::{FieldChange, TicketEdit, changes};
+
 /// Why a field's input was refused. The message names the field.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
 pub enum FieldError {
