@@ -2,12 +2,14 @@
 //! delete), which commands and replayed intents share.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::{FromRow, Sqlite, Transaction};
 use tallydesk_shared::activity::ActivityAction;
 use tallydesk_shared::api::{CreateTicket, PatchTicket, Ticket};
 use tallydesk_shared::sync::{Intent, TicketCreate, TicketDelete, TicketTransition, TicketUpdate};
-use tallydesk_shared::ticket::{Category, TicketDescription, TicketTitle};
+use tallydesk_shared::ticket::{
+    self, Category, FieldChange, TicketDescription, TicketEdit, TicketTitle,
+};
 use tallydesk_shared::workflow::{self, Mover};
 use tallydesk_shared::{Action, CustomerId, Role, Status, TicketId, UserId};
 
@@ -93,18 +95,8 @@ impl Desk {
                 ),
             ));
         }
-        let edit = TicketUpdate {
-            id,
-            base_version: current.version,
-            title: patch.title.clone(),
-            description: patch.description.clone(),
-            priority: patch.priority,
-            category: patch.category.clone(),
-            assignee_id: patch.assignee_id,
-            customer_id: patch.customer_id,
-        };
         let mut tx = self.write().await?;
-        let Some(changed) = update(&mut tx, self.actor(), &edit, self.now()).await? else {
+        let Some(changed) = update(&mut tx, self.actor(), id, patch, self.now()).await? else {
             return Ok(current);
         };
         self.enqueue(&mut tx, Intent::TicketUpdate(changed)).await?;
@@ -196,19 +188,9 @@ pub(crate) async fn create(
     let title = TicketTitle::parse(&c.title)?;
     let description = TicketDescription::parse(&c.description)?;
     let category = match c.category.as_deref() {
-        Some(c) => Category::parse(c)?,
+        Some(c) => Category::parse_allowed(c, &Category::DEFAULTS)?,
         None => Category::general(),
     };
-    if !Category::DEFAULTS.contains(&category.as_str()) {
-        return Err(DeskError::invalid(
-            "category",
-            format!(
-                "category: {:?} is not one of {}",
-                category.as_str(),
-                Category::DEFAULTS.join(", ")
-            ),
-        ));
-    }
     if c.assignee_id.is_some() || requester.is_some() {
         actor.require(Action::CreateTicketForOthers)?;
     }
@@ -300,70 +282,27 @@ pub(crate) async fn create(
     Ok(checked)
 }
 
-/// Sets the fields `u` gives on a ticket `actor` may see, with the checks the server makes.
-/// Returns the fields that changed, for the outbox; `None` when none did, and nothing is
-/// written.
+/// Sets the fields `patch` gives on a ticket `actor` may see, with the checks the server
+/// makes (its version is the caller's to check). Returns the fields that changed, for the
+/// outbox; `None` when none did, and nothing is written.
 pub(crate) async fn update(
     tx: &mut Transaction<'_, Sqlite>,
     actor: Actor,
-    u: &TicketUpdate,
+    id: TicketId,
+    patch: &PatchTicket,
     at: DateTime<Utc>,
 ) -> DeskResult<Option<TicketUpdate>> {
     actor.require(Action::EditTicket)?;
-    let current = fetch(&mut **tx, actor, u.id).await?;
-    let title = u.title.as_deref().map(TicketTitle::parse).transpose()?;
-    let description = u
-        .description
-        .as_deref()
-        .map(TicketDescription::parse)
-        .transpose()?;
-    let category = u.category.as_deref().map(Category::parse).transpose()?;
-    if let Some(c) = &category
-        && !Category::DEFAULTS.contains(&c.as_str())
-    {
-        return Err(DeskError::invalid(
-            "category",
-            format!("category: {:?} is not a known category", c.as_str()),
-        ));
-    }
-    if let Some(Some(assignee)) = u.assignee_id {
+    let current = fetch(&mut **tx, actor, id).await?;
+    let edit = TicketEdit::parse(patch, &Category::DEFAULTS)?;
+    if let Some(Some(assignee)) = edit.assignee_id {
         check_assignee(tx, assignee).await?;
     }
-    if let Some(Some(customer)) = u.customer_id {
+    if let Some(Some(customer)) = edit.customer_id {
         check_customer(tx, customer).await?;
     }
-    let after = Ticket {
-        title: title.map_or(current.title.clone(), TicketTitle::into_inner),
-        description: description.map_or(current.description.clone(), TicketDescription::into_inner),
-        priority: u.priority.unwrap_or(current.priority),
-        category: category.map_or(current.category.clone(), |c| c.as_str().to_owned()),
-        assignee_id: u.assignee_id.unwrap_or(current.assignee_id),
-        customer_id: u.customer_id.unwrap_or(current.customer_id),
-        ..current.clone()
-    };
-    let changes: Vec<(&str, Value, Value)> = [
-        ("title", json!(current.title), json!(after.title)),
-        (
-            "description",
-            json!(current.description),
-            json!(after.description),
-        ),
-        ("priority", json!(current.priority), json!(after.priority)),
-        ("category", json!(current.category), json!(after.category)),
-        (
-            "assignee_id",
-            json!(current.assignee_id),
-            json!(after.assignee_id),
-        ),
-        (
-            "customer_id",
-            json!(current.customer_id),
-            json!(after.customer_id),
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, before, after)| before != after)
-    .collect();
+    let after = edit.apply(&current);
+    let changes = ticket::changes(&current, &after);
     if changes.is_empty() {
         return Ok(None);
     }
@@ -379,13 +318,19 @@ pub(crate) async fn update(
     .bind(after.assignee_id)
     .bind(after.customer_id)
     .bind(to_micros(at))
-    .bind(u.id)
+    .bind(id)
     .execute(&mut **tx)
     .await?;
-    for (field, before, after) in changes {
+    let intent = TicketUpdate::between(&current, &after);
+    for FieldChange {
+        field,
+        before,
+        after,
+    } in changes
+    {
         record(
             tx,
-            Some(u.id),
+            Some(id),
             actor.id,
             ActivityAction::TicketUpdated,
             Some(field),
@@ -396,16 +341,7 @@ pub(crate) async fn update(
         )
         .await?;
     }
-    Ok(Some(TicketUpdate {
-        id: u.id,
-        base_version: u.base_version,
-        title: (after.title != current.title).then(|| after.title.clone()),
-        description: (after.description != current.description).then(|| after.description.clone()),
-        priority: (after.priority != current.priority).then_some(after.priority),
-        category: (after.category != current.category).then(|| after.category.clone()),
-        assignee_id: (after.assignee_id != current.assignee_id).then_some(after.assignee_id),
-        customer_id: (after.customer_id != current.customer_id).then_some(after.customer_id),
-    }))
+    Ok(Some(intent))
 }
 
 /// Moves a ticket `actor` may see to `to`, if the workflow lets them from where it is now.
