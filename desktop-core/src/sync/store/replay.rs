@@ -58,7 +58,8 @@ pub async fn replay(
 }
 
 /// The ticket and its thread as the server last sent them; a ticket the server never sent
-/// becomes a tombstone until an intent makes it again.
+/// becomes a tombstone until an intent makes it again. Local comments and activity go: the
+/// replayed intents write theirs again.
 async fn restore_ticket(tx: &mut Tx, id: &str, now: i64) -> DeskResult<()> {
     match base_record::<Ticket>(tx, Entity::Ticket, id).await? {
         Some(ticket) => {
