@@ -761,7 +761,7 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       const i = calendars.findIndex((c) => c.id === id);
       if (i < 0) return fail<null>('not_found', 'calendar not found');
       const user = policies.find((p) => p.calendar_id === id);
-      if (user) return fail<null>('forbidden', `the policy "${user.name}" uses this calendar; change it first`);
+      if (user) return fail<null>('calendar_in_use', `the policy "${user.name}" uses this calendar; change it first`);
       calendars.splice(i, 1);
       return ok(null);
     },
@@ -820,7 +820,7 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
     },
     changePassword: (currentPassword: string, newPassword: string) => {
       if (!signedIn()?.can_change_password) return refused<null>();
-      if (currentPassword !== auth.password) return fail<null>('invalid_field', 'the current password is not right', 'current_password');
+      if (currentPassword !== auth.password) return fail<null>('wrong_password', 'the current password is not right', 'current_password');
       if ([...newPassword].length < 12) {
         return fail<null>('invalid_field', `the new password is too short: at least 12 characters, got ${[...newPassword].length}`, 'new_password');
       }
@@ -834,7 +834,7 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       const member = members.find((m) => m.user_id === userId);
       if (!member) return fail<Member>('not_found', 'member not found');
       if (member.role === 'admin' && next !== 'admin' && members.filter((m) => m.role === 'admin').length === 1) {
-        return fail<Member>('forbidden', 'the last admin cannot stop being an admin; make someone else admin first');
+        return fail<Member>('last_admin', 'the last admin cannot stop being an admin; make someone else admin first');
       }
       member.role = next;
       return ok(member);
@@ -844,6 +844,9 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       if (!may('manage_members')) return refused<null>();
       const i = members.findIndex((m) => m.user_id === userId);
       if (i < 0) return fail<null>('not_found', 'member not found');
+      if (members[i].role === 'admin' && members.filter((m) => m.role === 'admin').length === 1) {
+        return fail<null>('last_admin', 'a tenant needs at least one admin: make someone else admin first');
+      }
       members.splice(i, 1);
       return ok(null);
     },
@@ -853,7 +856,11 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       if (!may('manage_invitations')) return refused<Invitation>();
       const address = email.trim();
       if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address)) return fail<Invitation>('invalid_field', `"${address}" is not an email address`, 'email');
-      if (members.some((m) => m.email === address)) return fail<Invitation>('invalid_field', `${address} is already a member`, 'email');
+      // As the server answers: codes of their own, naming no field.
+      if (members.some((m) => m.email === address)) return fail<Invitation>('already_member', 'someone with this email is already a member');
+      if (invitations.some((i) => i.email === address && i.accepted_at === null)) {
+        return fail<Invitation>('already_invited', 'this email already has a pending invitation to this tenant');
+      }
       const id = uuid();
       const invitation: Invitation = {
         id,
@@ -871,6 +878,9 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       if (!signedIn()) return notSignedIn<null>();
       const i = invitations.findIndex((x) => x.id === id);
       if (i < 0) return fail<null>('not_found', 'invitation not found');
+      if (invitations[i].accepted_at !== null) {
+        return fail<null>('invitation_accepted', 'this invitation was already accepted: remove the member instead');
+      }
       invitations.splice(i, 1);
       return ok(null);
     },
