@@ -217,7 +217,7 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       expense: x.expense,
       reading: x.reading,
       editable: x.expense.status === 'draft' && x.expense.requester_id === me.id,
-      decidable: x.expense.status === 'submitted' && (me.role === 'agent' || me.role === 'admin'),
+      decidable: x.expense.status === 'submitted' && RULES.access[me.role].decide_expense !== 'denied',
     };
   }
 
