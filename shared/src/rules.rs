@@ -44,6 +44,7 @@ fn table<K: Copy, V>(keys: impl IntoIterator<Item = K>, value: impl Fn(K) -> V) 
     Table(keys.into_iter().map(|k| (k, value(k))).collect())
 }
 
+/// The rules as they stand, keyed in Rust's order (so the written file changes only with them).
 pub fn rules() -> Rules {
     let moves = |role, is_requester| {
         table(Status::ALL, move |from| {
