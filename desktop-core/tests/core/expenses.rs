@@ -15,13 +15,6 @@ use tallydesk_shared::expense::ExpenseStatus;
 
 use crate::Fixture;
 
-fn models_dir() -> PathBuf {
-    std::env::var_os("TALLYDESK_MODELS_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(tallydesk_ocr::cli::default_models_dir)
-}
-
 fn dev_receipt(n: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/receipts/sroie-dev/img")
@@ -109,7 +102,10 @@ async fn dropped_files_become_drafts_and_bad_ones_get_their_own_error() {
     std::fs::write(&text, "hello").unwrap();
     let gone = drop.path().join("vanished.jpg");
 
-    let scanner = Scanner::new(vec![models_dir()], ParseOptions::default());
+    let scanner = Scanner::new(
+        vec![tallydesk_ocr::models::dir_from_env()],
+        ParseOptions::default(),
+    );
     let events = Mutex::new(Vec::new());
     let paths = [good.clone(), folder, empty, pdf, text, gone];
     scanner

@@ -9,10 +9,7 @@ use std::path::PathBuf;
 
 /// The models folder the product uses: `TALLYDESK_MODELS_DIR`, else the default data folder.
 pub fn models_dir() -> PathBuf {
-    let dir = std::env::var_os("TALLYDESK_MODELS_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(tallydesk_ocr::cli::default_models_dir);
+    let dir = tallydesk_ocr::models::dir_from_env();
     for name in [
         tallydesk_ocr::engine::DETECTION_MODEL,
         tallydesk_ocr::engine::RECOGNITION_MODEL,
