@@ -204,7 +204,11 @@ async fn serve_jwks(State(idp): State<Arc<IdpState>>) -> Response {
 }
 
 async fn refusal(verifier: &Verifier, token: &str) -> TokenError {
-    match verifier.verify(token, now()).await {
+    refusal_at(verifier, token, now()).await
+}
+
+async fn refusal_at(verifier: &Verifier, token: &str, at: DateTime<Utc>) -> TokenError {
+    match verifier.verify(token, at).await {
         Ok(claims) => panic!("the token should have been refused, but verified as {claims:?}"),
         Err(e) => e,
     }
@@ -594,9 +598,10 @@ async fn a_rotated_key_verifies_after_one_refetch() {
     assert_eq!(idp.jwks_fetches(), 1);
 
     idp.publish(&[&new]);
-    // The first fetch counts: let the refetch interval pass so the rotation may be picked up.
-    tokio::time::sleep(interval + Duration::from_millis(100)).await;
-    let rotated = verifier.verify(&new.sign(&idp.claims()), now()).await;
+    // The first fetch counts: the next token comes after the refetch interval, so the rotation
+    // may be picked up (the verifier measures the interval by the `now` it is given).
+    let later = now() + interval + Duration::from_millis(100);
+    let rotated = verifier.verify(&new.sign(&idp.claims()), later).await;
     assert!(
         rotated.is_ok(),
         "a token signed with the new key verifies: {rotated:?}"
@@ -607,15 +612,16 @@ async fn a_rotated_key_verifies_after_one_refetch() {
         "the new kid triggers exactly one refetch"
     );
 
-    let err = refusal(&verifier, &old.sign(&idp.claims())).await;
+    let err = refusal_at(&verifier, &old.sign(&idp.claims()), later).await;
     assert_eq!(
         err.code().as_str(),
         "token_unknown_key",
         "the removed key no longer verifies: {err}"
     );
-    let err = refusal(
+    let err = refusal_at(
         &verifier,
         &new.sign_as(Some("random-kid-4f2a"), &idp.claims()),
+        later,
     )
     .await;
     assert_eq!(
