@@ -20,36 +20,25 @@
 //! 5. measures push throughput from a desktop: mutations made offline, pushed in batches of
 //!    `sync::PUSH_BATCH`.
 
-#[path = "../../server/benches/common/mod.rs"]
-#[allow(dead_code)]
-mod common;
-
-#[path = "../tests/core/account_harness.rs"]
-#[allow(dead_code)]
-mod account_harness;
-
 use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow, bail, ensure};
+use anyhow::{Context as _, bail, ensure};
 use chrono::Utc;
 use clap::Parser;
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tallydesk_desktop_core::account::{Connection, Keychain, Setup};
 use tallydesk_desktop_core::sync::{Replica, SyncState, live, store};
 use tallydesk_desktop_core::{Clock, Desk, Store};
-use tallydesk_server::issuer::keys::KeyRing;
-use tallydesk_server::issuer::password::Password;
-use tallydesk_server::{AppState, db};
+use tallydesk_server::db;
 use tallydesk_shared::TicketId;
 use tallydesk_shared::api::CreateTicket;
 use tallydesk_shared::sync::{MAX_PULL_LIMIT, PushRequest};
 
-use account_harness::{AUDIENCE, Behaviour, TestBrowser};
-use common::{Machine, Place, grouped};
+use tallydesk_testkit::bench::{Machine, Place, grouped};
+use tallydesk_testkit::desktop::{Behaviour, TestBrowser, start_builtin_server};
 
 /// Times the desktop's first sync of a big tenant, change propagation and push throughput.
 #[derive(Debug, Parser)]
@@ -81,7 +70,7 @@ const PASSPHRASE: &str = "correct horse battery";
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    common::in_own_database(async |place| bench(&args, place).await).await
+    tallydesk_testkit::bench::in_own_database(async |place| bench(&args, place).await).await
 }
 
 async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
@@ -91,7 +80,7 @@ async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
         .await
         .context("connecting to the benchmark database")?;
     db::migrate(&owner).await?;
-    let server = Server::start(&owner).await?;
+    let server = start_builtin_server(&owner, EMAIL, PASSPHRASE).await;
     let machine = Machine::describe(&owner, place).await?;
 
     let a = Desktop::sign_in(&server.url).await?;
@@ -106,7 +95,7 @@ async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
         grouped(args.tickets.into()),
         grouped(u64::from(args.tickets) * u64::from(args.comments_per_ticket))
     );
-    let comments = common::seed_sync_tenant(
+    let comments = tallydesk_testkit::bench::seed_sync_tenant(
         &owner,
         scope.tenant_id,
         scope.user.id,
@@ -211,66 +200,6 @@ async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
     drop(server);
     owner.close().await;
     Ok(())
-}
-
-/// The API on a loopback port with its built-in issuer and `changed` events.
-struct Server {
-    url: String,
-    _listening: tallydesk_server::events::Listening,
-    serving: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.serving.abort();
-    }
-}
-
-impl Server {
-    async fn start(owner: &PgPool) -> anyhow::Result<Server> {
-        let options = (*owner.connect_options()).clone();
-        let pool = db::app_pool(options.clone(), 8).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let clock = tallydesk_server::Clock::system();
-        let keys = KeyRing::open(pool.clone(), clock.now()).await?;
-        let verifier = tallydesk_server::auth::jwt::Verifier::new(
-            Vec::new(),
-            AUDIENCE.to_owned(),
-            reqwest::Client::new(),
-        );
-        let state = AppState::new(pool, verifier, clock.clone()).with_builtin_issuer(
-            tallydesk_server::issuer::BuiltinIssuer::new(
-                url.clone(),
-                AUDIENCE.to_owned(),
-                Arc::new(keys),
-            ),
-        );
-        let email = tallydesk_shared::ticket::Email::parse(EMAIL).map_err(|e| anyhow!("{e:?}"))?;
-        let password =
-            Password::parse("password", PASSPHRASE, EMAIL).map_err(|e| anyhow!("{e:?}"))?;
-        tallydesk_server::admin::create_admin(
-            owner,
-            &url,
-            &email,
-            Some("Ana"),
-            &password,
-            clock.now(),
-        )
-        .await?;
-        let listening = state.events.listen(options);
-        listening.ready().await;
-        let serving = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, tallydesk_server::app(state)).await {
-                eprintln!("bench: the server stopped: {e}");
-            }
-        });
-        Ok(Server {
-            url,
-            _listening: listening,
-            serving,
-        })
-    }
 }
 
 /// A desktop: its own SQLite store, signed in as the admin.

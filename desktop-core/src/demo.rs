@@ -23,7 +23,7 @@ pub async fn seed(desk: &Desk) -> DeskResult<()> {
         sqlx::query(
             "insert into users (id, name, email, role, demo, updated_at) values (?, ?, ?, ?, 1, ?)",
         )
-        .bind(id.to_string())
+        .bind(id)
         .bind(*name)
         .bind(format!("{login}@demo.tallydesk.invalid"))
         .bind(role.as_str())
@@ -52,7 +52,7 @@ pub async fn seed(desk: &Desk) -> DeskResult<()> {
         sqlx::query(
             "insert into customers (id, name, email, company, demo, created_at, updated_at) values (?, ?, ?, ?, 1, ?, ?)",
         )
-        .bind(id.to_string())
+        .bind(id)
         .bind(name)
         .bind(email)
         .bind(company)
@@ -82,16 +82,16 @@ pub async fn seed(desk: &Desk) -> DeskResult<()> {
                                   first_responded_at, resolved_at, closed_at)
              values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
         )
-        .bind(id.to_string())
+        .bind(id)
         .bind(first_number + i as i64)
         .bind(title)
         .bind(description)
         .bind(status.as_str())
         .bind(priority)
         .bind(category)
-        .bind(requesters[i % requesters.len()].to_string())
-        .bind(assignee.map(|a| a.to_string()))
-        .bind(customer.map(|c| c.to_string()))
+        .bind(requesters[i % requesters.len()])
+        .bind(assignee)
+        .bind(customer)
         .bind((status == Status::OnHold).then_some("Waiting for a reply from the customer"))
         .bind(to_micros(created))
         .bind(to_micros(closed.unwrap_or(touched)))
@@ -118,9 +118,9 @@ pub async fn seed(desk: &Desk) -> DeskResult<()> {
             sqlx::query(
                 "insert into comments (id, ticket_id, author_id, body, internal, demo, created_at) values (?, ?, ?, ?, ?, 1, ?)",
             )
-            .bind(CommentId::new().to_string())
-            .bind(id.to_string())
-            .bind(agent.to_string())
+            .bind(CommentId::new())
+            .bind(id)
+            .bind(agent)
             .bind(body)
             .bind(internal)
             .bind(to_micros(at))

@@ -2,14 +2,16 @@
 //!
 //! [`Engine`] runs the PP-OCR detection and recognition models on rten (pure Rust) and returns
 //! [`TextLine`]s in reading order; [`receipt::parse`] turns lines into a [`receipt::Receipt`].
+//! [`models`] says where the models are, [`locale`] how the user's receipts are written. The
+//! `tallydesk-ocr` command line (scan, eval) is the binary in `src/bin/tallydesk-ocr/`.
 
-pub mod cli;
 pub mod detect;
 pub mod engine;
-pub mod eval;
 pub mod geometry;
 pub mod image_input;
 pub mod layout;
+pub mod locale;
+pub mod models;
 pub mod receipt;
 pub mod recognize;
 

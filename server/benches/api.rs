@@ -4,7 +4,7 @@
 //! 1. starts a database: a private PostgreSQL cluster in a fresh temporary directory, or, when
 //!    `DATABASE_URL` is set, a database `tallydesk_bench_<pid>` made on that server for the run;
 //! 2. serves the API in this process on 127.0.0.1, trusting the test token issuer
-//!    (`tests/api/support.rs`), which also runs here;
+//!    (`tallydesk_testkit::issuer`), which also runs here;
 //! 3. seeds 100,000 tickets in one tenant and 10,000 in another (the first user claims the
 //!    installation, the second makes a tenant, both invite agents and requesters, then the tickets
 //!    and about one comment per five tickets are bulk-inserted with SQL);
@@ -13,13 +13,6 @@
 //! 5. prints requests/s and p50/p99 latency per scenario, then removes the database.
 //!
 //! Any request that fails (transport error or non-2xx answer) makes the run fail.
-
-#[path = "../tests/api/support.rs"]
-#[allow(dead_code)]
-mod support;
-
-#[allow(dead_code)]
-mod common;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,15 +28,15 @@ use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tallydesk_server::auth::TENANT_HEADER;
-use tallydesk_server::auth::jwt::Verifier;
-use tallydesk_server::{AppState, Clock, db};
+use tallydesk_server::db;
 use tallydesk_shared::api::{CreateInvitation, CreateTenant, CreateTicket, Me, Tenant};
 use tallydesk_shared::ticket::Priority;
 use tallydesk_shared::{Role, TenantId, TicketId, UserId};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use common::{Machine, Place, grouped, uuid_v7_sql};
+use tallydesk_testkit::bench::{Machine, Place, ServedApi, grouped, uuid_v7_sql};
+use tallydesk_testkit::issuer::Issuer;
 
 /// Requests before this much time has passed in a scenario are not measured.
 const WARM_UP: Duration = Duration::from_secs(1);
@@ -127,41 +120,21 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    common::in_own_database(async |place| bench(&args, place).await).await
+    tallydesk_testkit::bench::in_own_database(async |place| bench(&args, place).await).await
 }
 
 async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
-    let options = place.options().clone();
     let owner = PgPoolOptions::new()
         .max_connections(4)
-        .connect_with(options.clone())
+        .connect_with(place.options().clone())
         .await
         .context("connecting to the benchmark database")?;
     db::migrate(&owner).await?;
-    let app_pool = db::app_pool(options, args.connections).await?;
-
-    let issuer = support::Issuer::start().await;
-    let verifier = Verifier::new(
-        vec![issuer.url.clone()],
-        support::AUDIENCE.to_owned(),
-        reqwest::Client::new(),
-    );
-    let state = AppState::new(app_pool.clone(), verifier, Clock::system());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding the server")?;
-    let base = format!("http://{}/api/v1", listener.local_addr()?);
-    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, tallydesk_server::app(state))
-            .with_graceful_shutdown(async {
-                stopped.await.ok();
-            })
-            .await
-    });
+    let api = ServedApi::start(&owner, args.connections).await;
+    let (issuer, base) = (&api.issuer, api.base.clone());
 
     let machine = Machine::describe(&owner, place).await?;
-    let seeded = seed(args, &owner, &issuer, &base).await?;
+    let seeded = seed(args, &owner, issuer, &base).await?;
     let target = Arc::new(Target {
         base: base.clone(),
         authorization: format!("Bearer {}", seeded.token),
@@ -208,14 +181,7 @@ async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
          errors include the warm-up"
     );
 
-    stop_server.send(()).ok();
-    match tokio::time::timeout(Duration::from_secs(10), server).await {
-        Ok(served) => served
-            .context("the server task panicked")?
-            .context("serving")?,
-        Err(_) => eprintln!("bench: warning: the server did not stop within 10 s"),
-    }
-    app_pool.close().await;
+    api.stop().await;
     owner.close().await;
 
     let failed: Vec<&Outcome> = measured.iter().filter(|o| o.errors > 0).collect();
@@ -737,20 +703,12 @@ impl Api {
 }
 
 /// A token for `subject` that outlives any run (the test issuer's default lasts ten minutes).
-fn long_token(issuer: &support::Issuer, subject: &str) -> String {
-    let week = 7 * 24 * 3600;
-    issuer.token_with(
-        subject,
-        serde_json::json!({ "exp": Utc::now().timestamp() + week }),
-    )
+fn long_token(issuer: &Issuer, subject: &str) -> String {
+    issuer.token_for(subject, 7 * 24 * 3600)
 }
 
 /// Signs `subject` in (recording them, and joining the tenants that invited them).
-async fn sign_in(
-    api: &Api,
-    issuer: &support::Issuer,
-    subject: &str,
-) -> anyhow::Result<(String, Me)> {
+async fn sign_in(api: &Api, issuer: &Issuer, subject: &str) -> anyhow::Result<(String, Me)> {
     let token = long_token(issuer, subject);
     let me: Me = api.get("/me", &token).await?;
     Ok((token, me))
@@ -759,7 +717,7 @@ async fn sign_in(
 /// Invites agents and requesters into the admin's tenant and signs each in, so they join.
 async fn staff(
     api: &Api,
-    issuer: &support::Issuer,
+    issuer: &Issuer,
     crew: &mut Crew,
     prefix: &str,
     agents: usize,
@@ -792,12 +750,7 @@ async fn staff(
     Ok(())
 }
 
-async fn seed(
-    args: &Args,
-    owner: &PgPool,
-    issuer: &support::Issuer,
-    base: &str,
-) -> anyhow::Result<Seeded> {
+async fn seed(args: &Args, owner: &PgPool, issuer: &Issuer, base: &str) -> anyhow::Result<Seeded> {
     eprintln!(
         "bench: seeding {} + {} tickets (about half a minute per 100,000 on two cores)",
         grouped(args.tickets.into()),

@@ -6,7 +6,7 @@
 //!    `DATABASE_URL` is set (e.g. inside `TALLYDESK_TEST_DB_ONLY=1 scripts/test`), a database
 //!    `tallydesk_bench_<pid>` made on that server for the run;
 //! 2. serves the API in this process on 127.0.0.1, trusting the test token issuer
-//!    (`tests/api/support.rs`), which also runs here;
+//!    (`tallydesk_testkit::issuer`), which also runs here;
 //! 3. seeds one tenant with 10,000 tickets and 50,000 comments in one transaction with SQL (the
 //!    change log's triggers fill the log as for any write) on statistics taken just before, and
 //!    pulls at once, before anything analysed the new rows: the first sync of an empty desktop,
@@ -18,23 +18,14 @@
 //!
 //! Any failed request makes the run fail.
 
-#[path = "../tests/api/support.rs"]
-#[allow(dead_code)]
-mod support;
-
-#[allow(dead_code)]
-mod common;
-
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use chrono::Utc;
 use clap::Parser;
 use sqlx::postgres::PgPoolOptions;
 use tallydesk_server::auth::TENANT_HEADER;
-use tallydesk_server::auth::jwt::Verifier;
-use tallydesk_server::{AppState, Clock, db};
+use tallydesk_server::db;
 use tallydesk_shared::api::Me;
 use tallydesk_shared::sync::{
     ClientId, CommentCreate, Intent, Mutation, MutationStatus, PullResponse, PushRequest,
@@ -43,7 +34,7 @@ use tallydesk_shared::sync::{
 use tallydesk_shared::{CommentId, Role, TenantId, TicketId};
 use uuid::Uuid;
 
-use common::{Machine, Place, grouped};
+use tallydesk_testkit::bench::{Machine, Place, ServedApi, grouped};
 
 /// Seeds a tenant, pulls its snapshot as an empty desktop would and measures push throughput.
 #[derive(Debug, Parser)]
@@ -79,47 +70,23 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    common::in_own_database(async |place| bench(&args, place).await).await
+    tallydesk_testkit::bench::in_own_database(async |place| bench(&args, place).await).await
 }
 
 async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
-    let options = place.options().clone();
     let owner = PgPoolOptions::new()
         .max_connections(2)
-        .connect_with(options.clone())
+        .connect_with(place.options().clone())
         .await
         .context("connecting to the benchmark database")?;
     db::migrate(&owner).await?;
-    let app_pool = db::app_pool(options, 8).await?;
-
-    let issuer = support::Issuer::start().await;
-    let verifier = Verifier::new(
-        vec![issuer.url.clone()],
-        support::AUDIENCE.to_owned(),
-        reqwest::Client::new(),
-    );
-    let state = AppState::new(app_pool.clone(), verifier, Clock::system());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding the server")?;
-    let base = format!("http://{}/api/v1", listener.local_addr()?);
-    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, tallydesk_server::app(state))
-            .with_graceful_shutdown(async {
-                stopped.await.ok();
-            })
-            .await
-    });
+    let api = ServedApi::start(&owner, 8).await;
+    let (issuer, base) = (&api.issuer, api.base.clone());
     let machine = Machine::describe(&owner, place).await?;
 
     // The installation's first user becomes admin of "Default".
     let http = reqwest::Client::new();
-    let week = 7 * 24 * 3600;
-    let token = issuer.token_with(
-        "bench-sync-admin",
-        serde_json::json!({ "exp": Utc::now().timestamp() + week }),
-    );
+    let token = issuer.token_for("bench-sync-admin", 7 * 24 * 3600);
     let me: Me = answer(
         http.get(format!("{base}/me")).bearer_auth(&token),
         "GET /me",
@@ -148,7 +115,7 @@ async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
         .await
         .context("analyze")?;
     let started = Instant::now();
-    let comments = common::seed_sync_tenant(
+    let comments = tallydesk_testkit::bench::seed_sync_tenant(
         &owner,
         tenant,
         me.user.id,
@@ -218,14 +185,7 @@ async fn bench(args: &Args, place: &Place) -> anyhow::Result<()> {
         pushed.p50.as_secs_f64() * 1000.0,
     );
 
-    stop_server.send(()).ok();
-    match tokio::time::timeout(Duration::from_secs(10), server).await {
-        Ok(served) => served
-            .context("the server task panicked")?
-            .context("serving")?,
-        Err(_) => eprintln!("bench: warning: the server did not stop within 10 s"),
-    }
-    app_pool.close().await;
+    api.stop().await;
     owner.close().await;
     Ok(())
 }

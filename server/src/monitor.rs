@@ -17,11 +17,12 @@
 //!
 //! Never on a fixed beat: after a pass it sleeps until the earliest `ticket_sla.next_change_at`
 //! of any tenant, and writers that bring a deadline closer NOTIFY [`sla::DEADLINES_CHANNEL`],
-//! which it LISTENs on, to wake it early. "Now" is the injected [`Clock`].
+//! which it LISTENs on, to wake it early. "Now" and the sleep until a deadline are the injected
+//! [`Clock`]'s, so a test that moves the clock by hand decides when the monitor wakes.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tallydesk_shared::{TenantId, TicketId};
@@ -33,7 +34,7 @@ use crate::sla::{self, Pending, Recorded};
 const BATCH: i64 = 200;
 
 /// The longest sleep, in case a wake-up was lost (the listener reconnecting, say).
-const MAX_SLEEP: Duration = Duration::from_secs(3600);
+const MAX_SLEEP: TimeDelta = TimeDelta::hours(1);
 
 /// The pause before looking again when due tickets were left to others (locked by a writer or
 /// another monitor) or a pass failed.
@@ -144,24 +145,33 @@ impl Monitor {
         Ok(Some(recorded))
     }
 
-    /// Runs until the task is dropped: a pass, then sleep until the next event is due or a
-    /// writer NOTIFYs that deadlines changed.
+    /// Runs until the task is dropped: a pass, then sleep until the next event is due by the
+    /// clock or a writer NOTIFYs that deadlines changed.
     pub async fn run(self) -> anyhow::Result<()> {
         let mut listener = PgListener::connect_with(&self.owner).await?;
         listener.listen(sla::DEADLINES_CHANNEL).await?;
         loop {
-            let wait = match self.tick().await {
-                Ok(pass) if pass.skipped > 0 => RETRY,
-                Ok(pass) => match pass.next_at {
-                    Some(at) => (at - self.clock.now())
-                        .to_std()
-                        .unwrap_or(RETRY)
-                        .clamp(Duration::ZERO, MAX_SLEEP),
-                    None => MAX_SLEEP,
-                },
+            // `None`: look again after `RETRY`, in real time.
+            let wake_at = match self.tick().await {
+                Ok(pass) if pass.skipped > 0 => None,
+                Ok(pass) => {
+                    let now = self.clock.now();
+                    let latest = now + MAX_SLEEP;
+                    match pass.next_at {
+                        Some(at) if at < now => None,
+                        Some(at) => Some(at.min(latest)),
+                        None => Some(latest),
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = ?e, "SLA monitor pass failed; trying again shortly");
-                    RETRY
+                    None
+                }
+            };
+            let asleep = async {
+                match wake_at {
+                    Some(at) => sleep_until(&self.clock, at).await,
+                    None => tokio::time::sleep(RETRY).await,
                 }
             };
             tokio::select! {
@@ -172,7 +182,20 @@ impl Monitor {
                     }
                     // Ok(None): the connection was re-established; a pass catches up.
                 }
-                () = tokio::time::sleep(wait) => {}
+                () = asleep => {}
+            }
+        }
+    }
+}
+
+/// Waits until `clock` reads `at`: on the runtime's timer, or, on a clock moved by hand, until
+/// it is moved there.
+async fn sleep_until(clock: &Clock, at: DateTime<Utc>) {
+    match clock.wait_until(at) {
+        Some(moved) => moved.await,
+        None => {
+            if let Ok(wait) = (at - clock.now()).to_std() {
+                tokio::time::sleep(wait).await;
             }
         }
     }

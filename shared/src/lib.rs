@@ -10,6 +10,7 @@ mod error_code;
 pub mod expense;
 pub mod id;
 pub mod permission;
+pub mod rules;
 pub mod sla;
 pub mod sync;
 pub mod ticket;

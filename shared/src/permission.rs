@@ -125,7 +125,8 @@ impl Action {
 }
 
 /// How far a role may take an action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Access {
     Denied,
     /// Only on tickets the member raised.

@@ -169,33 +169,85 @@ fn announce(app: &AppHandle, alerts: &Alerts, watch: &SlaWatch, now: DateTime<Ut
     }
 }
 
-/// Shows a native notification; clicking it opens the ticket.
+/// Shows a native notification: on Linux clicking it opens the ticket; macOS and Windows
+/// show it through their own notification centres, which notify-rust reaches without actions.
 fn notify(app: &AppHandle, message: String, ticket: Option<TicketId>, state: SlaState) {
+    let summary = match state {
+        SlaState::Breached => "SLA breached",
+        _ => "SLA at risk",
+    };
+    let mut notification = notify_rust::Notification::new();
+    notification
+        .appname("Tallydesk")
+        .summary(summary)
+        .body(&message);
+    show(app, notification, message, ticket);
+}
+
+#[cfg(target_os = "linux")]
+fn show(
+    app: &AppHandle,
+    mut notification: notify_rust::Notification,
+    message: String,
+    ticket: Option<TicketId>,
+) {
+    notification.action("default", "Open ticket");
     let app = app.clone();
     // Waiting for the click blocks; one thread per notification, ended when it is closed.
-    std::thread::spawn(move || {
-        let summary = match state {
-            SlaState::Breached => "SLA breached",
-            _ => "SLA at risk",
-        };
-        let shown = notify_rust::Notification::new()
-            .appname("Tallydesk")
-            .summary(summary)
-            .body(&message)
-            .action("default", "Open ticket")
-            .show();
-        match shown {
-            Ok(handle) => {
-                tracing::info!(%message, "notified");
-                handle.wait_for_action(|action| {
-                    if action == "default" {
-                        open_ticket(&app, ticket);
-                    }
-                });
-            }
-            Err(e) => tracing::warn!(error = %e, "the notification could not be shown"),
+    std::thread::spawn(move || match notification.show() {
+        Ok(handle) => {
+            tracing::info!(%message, "notified");
+            handle.wait_for_action(|action| {
+                if action == "default" {
+                    open_ticket(&app, ticket);
+                }
+            });
         }
+        Err(e) => tracing::warn!(error = %e, "the notification could not be shown"),
     });
+}
+
+#[cfg(not(target_os = "linux"))]
+fn show(
+    app: &AppHandle,
+    notification: notify_rust::Notification,
+    message: String,
+    _ticket: Option<TicketId>,
+) {
+    let notification = as_this_app(app, notification);
+    // Showing blocks on the notification centre.
+    std::thread::spawn(move || match notification.show() {
+        Ok(_) => tracing::info!(%message, "notified"),
+        Err(e) => tracing::warn!(error = %e, "the notification could not be shown"),
+    });
+}
+
+/// Files the notification under the installed app (a `tauri build`, which sets
+/// `custom-protocol`), which Windows knows once its installer has run: Windows drops toasts
+/// from apps it does not know, so a development build keeps notify-rust's default, PowerShell.
+#[cfg(target_os = "windows")]
+fn as_this_app(
+    app: &AppHandle,
+    mut notification: notify_rust::Notification,
+) -> notify_rust::Notification {
+    if cfg!(feature = "custom-protocol") {
+        notification.app_id(&app.config().identifier);
+    }
+    notification
+}
+
+/// Files notifications under the app's bundle once it is one (a `tauri build`, which sets
+/// `custom-protocol`); a development build's appear as Finder's, notify-rust's default.
+#[cfg(target_os = "macos")]
+fn as_this_app(
+    app: &AppHandle,
+    notification: notify_rust::Notification,
+) -> notify_rust::Notification {
+    if cfg!(feature = "custom-protocol") {
+        // Set once per process; later calls only say that it is set.
+        let _ = notify_rust::set_application(&app.config().identifier);
+    }
+    notification
 }
 
 fn open_ticket(app: &AppHandle, ticket: Option<TicketId>) {
@@ -340,6 +392,7 @@ fn tray_host() -> bool {
     ask().unwrap_or(false)
 }
 
+/// The menu bar (macOS) and the notification area (Windows) are always there.
 #[cfg(not(target_os = "linux"))]
 fn tray_host() -> bool {
     true

@@ -21,8 +21,8 @@ pub fn scanner<R: Runtime>(app: &AppHandle<R>) -> Scanner {
     if let Ok(resources) = app.path().resource_dir() {
         dirs.push(resources.join("models"));
     }
-    dirs.push(tallydesk_ocr::cli::default_models_dir());
-    Scanner::new(dirs, tallydesk_ocr::cli::locale_options())
+    dirs.push(tallydesk_ocr::models::default_dir());
+    Scanner::new(dirs, tallydesk_ocr::locale::parse_options())
 }
 
 const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp", "gif"];

@@ -18,12 +18,12 @@ const artifacts = process.env.TALLYDESK_ARTIFACTS ?? 'artifacts';
 const driver = new WebDriver(process.env.TAURI_DRIVER_URL ?? 'http://127.0.0.1:4444');
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-// A real receipt from the SROIE set (merchant "BOOK TA .K (TAMAN DAYA) SDN BHD", 25/12/2018, 9.00).
-const receipt = resolve(root, '../shared/receipts/sroie-dev/img/000.jpg');
+// A receipt photo of the repository's own (merchant "KEDAI BUKU MERANTI SDN BHD", 25/12/2018, RM 9.00).
+const receipt = resolve(root, 'ocr/tests/fixtures/receipts/stationery-my.jpg');
 const scratch = mkdtempSync(join(tmpdir(), 'tallydesk-receipts-'));
 const notAnImage = join(scratch, 'not-a-receipt.jpg');
 
-const MERCHANT = 'Book Ta.K (Taman Daya) Sdn Bhd';
+const MERCHANT = 'Kedai Buku Meranti Sdn Bhd';
 /** Reading a receipt on the CPU of a debug build, models loaded first. */
 const OCR_MS = 120_000;
 
@@ -57,7 +57,7 @@ const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 before(async () => {
   assert.ok(app, 'TALLYDESK_APP names the app binary (scripts/e2e sets it)');
-  assert.ok(existsSync(receipt), `the sample receipt is at ${receipt} (the shared folder beside the repository)`);
+  assert.ok(existsSync(receipt), `the sample receipt is at ${receipt}`);
   writeFileSync(notAnImage, 'This is a note about lunch, not a photo of a receipt.\n');
   await driver.start(app);
   await driver.find('navigation', 'Views', 30000);
@@ -79,8 +79,8 @@ test('receipts dropped on the window are read one by one; a file that is no imag
 
   // Both files are listed at once; the good one is read, the bad one fails and the batch goes on.
   const bad = await driver.find('listitem', 'not-a-receipt.jpg', 15000);
-  await driver.find('listitem', '000.jpg');
-  await driver.until('000.jpg to be read', async () => /\bRead\b/.test(await (await driver.find('listitem', '000.jpg')).text()), OCR_MS);
+  await driver.find('listitem', 'stationery-my.jpg');
+  await driver.until('stationery-my.jpg to be read', async () => /\bRead\b/.test(await (await driver.find('listitem', 'stationery-my.jpg')).text()), OCR_MS);
   await driver.until('the bad file to fail', async () => /Not read/.test(await bad.text()), OCR_MS);
   assert.match(await bad.text(), /Not read: Not an image \(supported: JPEG/, 'the error says what is wrong with the file');
   await driver.until('the summary', async () => (await driver.bodyText()).includes('1 receipt read, 1 could not be read'));
@@ -88,7 +88,7 @@ test('receipts dropped on the window are read one by one; a file that is no imag
 });
 
 test('the review shows the photo and what was read; a corrected receipt is filed on a new claim', async () => {
-  await (await driver.find('button', 'Review 000.jpg')).click();
+  await (await driver.find('button', 'Review stationery-my.jpg')).click();
   await driver.find('heading', 'Review receipt');
 
   await driver.until(
@@ -104,7 +104,7 @@ test('the review shows the photo and what was read; a corrected receipt is filed
 
   const merchant = await driver.find('textbox', 'Merchant');
   const read = await merchant.value();
-  assert.ok(read === '' || /BOOK TA/.test(read), `the merchant is the one on the receipt, or left empty for the person to type (${read})`);
+  assert.ok(read === '' || /KEDAI BUKU MERANTI/.test(read), `the merchant is the one on the receipt, or left empty for the person to type (${read})`);
   const total = await driver.find('textbox', 'Total');
   assert.equal(await total.value(), '9.00', 'the total was read from the receipt');
   const date = await driver.execute("return document.getElementById('expense-spent_on').value");

@@ -130,6 +130,11 @@ export type Action = "view_ticket" | "create_ticket" |
 /**  One entry of the audit trail: who changed what, when, from what to what. */
 export type Activity = Activity_Serialize | Activity_Deserialize;
 
+/**  What happened, as an activity entry's `action`. */
+export type ActivityAction = "ticket.created" | "ticket.updated" | "ticket.transitioned" | 
+/**  An agent opened a new ticket, which starts work on it. */
+"ticket.viewed" | "ticket.deleted" | "comment.created" | "customer.created" | "customer.updated" | "customer.deleted" | "expense.submitted" | "expense.approved" | "expense.rejected" | "sla.at_risk" | "sla.breached" | "tenant.created" | "member.joined" | "member.account_created" | "member.role_changed" | "member.removed" | "invitation.created" | "invitation.revoked" | "calendar.created" | "calendar.updated" | "calendar.deleted" | "sla_policy.created" | "sla_policy.updated" | "sla_policy.deleted";
+
 export type ActivityId = string;
 
 /**  One entry of the audit trail: who changed what, when, from what to what. */
@@ -137,11 +142,7 @@ export type Activity_Deserialize = {
 	id: ActivityId,
 	ticket_id?: TicketId | null,
 	actor_id: UserId,
-	/**
-	 *  What happened, e.g. `ticket.created`, `ticket.updated`, `ticket.transitioned`,
-	 *  `comment.created`, `member.role_changed`.
-	 */
-	action: string,
+	action: ActivityAction,
 	/**  The field that changed, when one did. */
 	field?: string | null,
 	before?: unknown | null,
@@ -154,11 +155,7 @@ export type Activity_Serialize = {
 	id: ActivityId,
 	ticket_id: TicketId | null,
 	actor_id: UserId,
-	/**
-	 *  What happened, e.g. `ticket.created`, `ticket.updated`, `ticket.transitioned`,
-	 *  `comment.created`, `member.role_changed`.
-	 */
-	action: string,
+	action: ActivityAction,
 	/**  The field that changed, when one did. */
 	field: string | null,
 	before: unknown | null,
@@ -436,7 +433,68 @@ export type DeskError_Serialize = {
 	field: string | null,
 };
 
-export type ErrorCode = "not_found" | "invalid_field" | "illegal_transition" | "forbidden" | "stale_version" | 
+/**  A stable, machine-readable error code (`snake_case` on the wire). */
+export type ErrorCode = 
+/**  Something failed on the server or in the app; the cause is logged, not shown. */
+"internal" | 
+/**  Missing, or not visible to the caller (the two look the same). */
+"not_found" | 
+/**  The caller's role does not allow this. */
+"forbidden" | 
+/**  A field of the input is wrong; `field` names it. */
+"invalid_field" | 
+/**  The body is not the JSON the operation takes. */
+"invalid_body" | 
+/**  A query parameter is wrong. */
+"invalid_query" | 
+/**  A path parameter is wrong (for example, not a UUID). */
+"invalid_path" | 
+/**  A list cursor that this server did not hand out. */
+"invalid_cursor" | "payload_too_large" | "unsupported_media_type" | 
+/**  The record changed since the caller read it: reload and try again. */
+"stale_version" | 
+/**  The ticket's workflow does not allow this move from its status. */
+"illegal_transition" | 
+/**  A record with this id exists already. */
+"already_exists" | 
+/**  No bearer token. */
+"unauthenticated" | "token_malformed" | "token_unsupported_algorithm" | "token_unknown_issuer" | "token_unknown_key" | "token_algorithm_mismatch" | "token_bad_signature" | "token_expired" | "token_not_yet_valid" | "token_wrong_audience" | "token_missing_claim" | "token_invalid_claim" | 
+/**  The sign-in was ended (signed out, password changed, or a token reused). */
+"token_revoked" | 
+/**  The token's issuer could not be reached to check it. */
+"issuer_unreachable" | 
+/**  The token's issuer answered, but not as an OpenID provider should. */
+"issuer_misconfigured" | 
+/**  The request names no tenant, and the caller belongs to several. */
+"tenant_required" | 
+/**  The tenant header is not a tenant id. */
+"invalid_tenant" | 
+/**  The caller is not a member of the tenant named. */
+"not_a_member" | 
+/**  Signed in, but a member of no tenant yet. */
+"no_membership" | 
+/**  The server's own sign-in is turned off. */
+"builtin_issuer_off" | 
+/**  The account signs in with another identity provider, so it has no password here. */
+"not_a_local_account" | 
+/**  The current password given is not the account's. */
+"wrong_password" | "too_many_attempts" | "account_exists" | 
+/**  The last admin of a tenant cannot leave or lose the role. */
+"last_admin" | "already_member" | "already_invited" | 
+/**  The invitation has been accepted already, so it cannot be revoked. */
+"invitation_accepted" | 
+/**  An SLA policy still uses the calendar. */
+"calendar_in_use" | 
+/**  A submitted expense never changes. */
+"expense_immutable" | 
+/**  Expenses are filed on open claims only. */
+"ticket_closed" | 
+/**  An uploaded blob's bytes do not have the digest it was stored under. */
+"hash_mismatch" | 
+/**  The client's sync protocol is not one this server speaks. */
+"unsupported_sync_protocol" | "too_many_mutations" | 
+/**  The change log was compacted past this cursor: sync from the start. */
+"resync_required" | 
 /**  Another program holds the database file. */
 "database_locked" | 
 /**  The database file is damaged or not a Tallydesk database. */
@@ -463,14 +521,10 @@ export type ErrorCode = "not_found" | "invalid_field" | "illegal_transition" | "
 "idp_unreachable" | 
 /**  The person (or the identity provider) refused the sign-in. */
 "consent_denied" | 
-/**  Signed in, but a member of no tenant yet. */
-"no_membership" | 
 /**  The sign-in ran out and could not be renewed. */
 "session_expired" | 
 /**  The action needs a signed-in account. */
-"not_signed_in" | 
-/**  The server's change log was compacted past this store's position: sync from the start. */
-"resync_required" | "internal";
+"not_signed_in";
 
 export type Expense = Expense_Serialize | Expense_Deserialize;
 
@@ -1088,8 +1142,8 @@ export type Rejection_Deserialize = {
 	/**  The ticket the change was about; none for a customer's. */
 	ticket_id?: TicketId | null,
 	intent: Intent_Deserialize,
-	/**  The server's error code, e.g. `invalid_transition`. */
-	code: string,
+	/**  The server's error code, e.g. `illegal_transition`. */
+	code: ErrorCode,
 	message: string,
 	made_at: string,
 };
@@ -1100,8 +1154,8 @@ export type Rejection_Serialize = {
 	/**  The ticket the change was about; none for a customer's. */
 	ticket_id: TicketId | null,
 	intent: Intent_Serialize,
-	/**  The server's error code, e.g. `invalid_transition`. */
-	code: string,
+	/**  The server's error code, e.g. `illegal_transition`. */
+	code: ErrorCode,
 	message: string,
 	made_at: string,
 };

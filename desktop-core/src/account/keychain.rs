@@ -46,11 +46,18 @@ impl KeychainKey {
     }
 }
 
+/// What went wrong when the platform's keychain cannot be used, in the person's words.
+#[cfg(target_os = "linux")]
+const UNAVAILABLE: &str = "no keychain (Secret Service) is running";
+#[cfg(target_os = "macos")]
+const UNAVAILABLE: &str = "the login keychain can't be used";
+#[cfg(target_os = "windows")]
+const UNAVAILABLE: &str = "the Credential Manager can't be used";
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+const UNAVAILABLE: &str = "there is no keychain";
+
 fn no_keychain(detail: &str) -> String {
-    format!(
-        "Your sign-in can't be saved: no keychain (Secret Service) is running ({detail}); \
-         you'll sign in again next time"
-    )
+    format!("Your sign-in can't be saved: {UNAVAILABLE} ({detail}); you'll sign in again next time")
 }
 
 impl Keychain {

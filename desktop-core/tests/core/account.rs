@@ -1,6 +1,6 @@
 //! Signing in from the desktop, end to end: a real Tallydesk server on a throwaway Postgres
 //! database, the certified `oidc-provider`, the OS keychain, and a browser that fills in the
-//! provider's forms. See `account_harness.rs`.
+//! provider's forms. See `tallydesk_testkit::desktop`.
 
 use chrono::TimeDelta;
 use sqlx::PgPool;
@@ -8,11 +8,12 @@ use tallydesk_desktop_core::ErrorCode;
 use tallydesk_desktop_core::account::{Account, Connection, KeychainKey, KeychainState, Session};
 use tallydesk_shared::{Action, Role};
 
-use crate::Fixture;
-use crate::account_harness::{
-    Behaviour, OidcProvider, TestBrowser, TestClock, keychain, setup, start_builtin_server,
-    start_server,
+use tallydesk_testkit::desktop::{
+    AheadClock, Behaviour, TestBrowser, keychain, setup, start_builtin_server, start_server,
 };
+use tallydesk_testkit::oidc::OidcProvider;
+
+use crate::Fixture;
 
 fn signed_in(account: &Account) -> &Session {
     match account {
@@ -22,7 +23,7 @@ fn signed_in(account: &Account) -> &Session {
 }
 
 /// A desktop (its own workspace) connected to `server`.
-async fn desktop(browser: &TestBrowser, clock: &TestClock) -> (Fixture, Connection) {
+async fn desktop(browser: &TestBrowser, clock: &AheadClock) -> (Fixture, Connection) {
     let fixture = Fixture::new(false).await;
     let connection = Connection::open(fixture.desk.clone(), setup(browser, clock))
         .await
@@ -33,9 +34,10 @@ async fn desktop(browser: &TestBrowser, clock: &TestClock) -> (Fixture, Connecti
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
 async fn a_person_signs_in_stays_signed_in_across_restarts_and_signs_out(pool: PgPool) {
     let provider = OidcProvider::start().await;
-    let server = start_server(pool, vec![provider.issuer.clone()]).await;
+    let served = start_server(&pool, vec![provider.issuer.clone()]).await;
+    let server = served.url.clone();
     let browser = TestBrowser::new(Behaviour::SignIn("ana".into()));
-    let clock = TestClock::default();
+    let clock = AheadClock::default();
     let (fixture, connection) = desktop(&browser, &clock).await;
     assert_eq!(
         connection.account(),
@@ -176,9 +178,10 @@ async fn a_person_signs_in_stays_signed_in_across_restarts_and_signs_out(pool: P
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
 async fn a_member_of_several_tenants_switches_and_acts_with_each_role(pool: PgPool) {
     let provider = OidcProvider::start().await;
-    let server = start_server(pool.clone(), vec![provider.issuer.clone()]).await;
+    let served = start_server(&pool, vec![provider.issuer.clone()]).await;
+    let server = served.url.clone();
     let ana_browser = TestBrowser::new(Behaviour::SignIn("ana".into()));
-    let clock = TestClock::default();
+    let clock = AheadClock::default();
     let (_ana_desk, ana) = desktop(&ana_browser, &clock).await;
     ana.sign_in(&server, &provider.issuer)
         .await
@@ -338,9 +341,10 @@ async fn each_failure_is_named_so_the_person_knows_what_to_do(pool: PgPool) {
     let provider = OidcProvider::start().await;
     // A second provider the server lists but nobody can reach.
     let unreachable = "http://127.0.0.1:9".to_owned();
-    let server = start_server(pool, vec![provider.issuer.clone(), unreachable.clone()]).await;
+    let served = start_server(&pool, vec![provider.issuer.clone(), unreachable.clone()]).await;
+    let server = served.url.clone();
     let browser = TestBrowser::new(Behaviour::Deny);
-    let clock = TestClock::default();
+    let clock = AheadClock::default();
     let (_fixture, connection) = desktop(&browser, &clock).await;
 
     let err = connection
@@ -438,12 +442,13 @@ async fn a_tallydesk_account_signs_in_with_the_servers_own_issuer_and_changes_it
     pool: PgPool,
 ) {
     let email = "ana@example.com";
-    let server = start_builtin_server(pool, email, "correct horse battery").await;
+    let served = start_builtin_server(&pool, email, "correct horse battery").await;
+    let server = served.url.clone();
     let browser = TestBrowser::new(Behaviour::Password {
         email: email.into(),
         password: "correct horse battery".into(),
     });
-    let clock = TestClock::default();
+    let clock = AheadClock::default();
     let (fixture, connection) = desktop(&browser, &clock).await;
 
     let info = connection.connect_server(&server).await.expect("connects");

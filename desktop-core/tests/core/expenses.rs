@@ -15,22 +15,12 @@ use tallydesk_shared::expense::ExpenseStatus;
 
 use crate::Fixture;
 
-fn models_dir() -> PathBuf {
-    std::env::var_os("TALLYDESK_MODELS_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(tallydesk_ocr::cli::default_models_dir)
-}
-
-fn dev_receipt(n: &str) -> PathBuf {
+/// One of the receipt photos the OCR crate's tests read (`ocr/tests/fixtures/receipts`).
+pub(crate) fn receipt_photo(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/receipts/sroie-dev/img")
-        .join(format!("{n}.jpg"));
-    assert!(
-        path.is_file(),
-        "{} is missing (CI checks the team kit out beside the repository)",
-        path.display()
-    );
+        .join("../ocr/tests/fixtures/receipts")
+        .join(format!("{name}.jpg"));
+    assert!(path.is_file(), "{} is missing", path.display());
     path
 }
 
@@ -96,10 +86,10 @@ async fn submitted(desk: &Desk, merchant: &str, total: &str, category: &str) -> 
 async fn dropped_files_become_drafts_and_bad_ones_get_their_own_error() {
     let f = Fixture::new(false).await;
     let drop = tempfile::tempdir().unwrap();
-    let good = dev_receipt("000");
+    let good = receipt_photo("stationery-my");
     let folder = drop.path().join("march");
     std::fs::create_dir(&folder).unwrap();
-    std::fs::copy(dev_receipt("001"), folder.join("taxi.jpg")).unwrap();
+    std::fs::copy(receipt_photo("restaurant-my"), folder.join("taxi.jpg")).unwrap();
     std::fs::write(folder.join("readme.txt"), "not a receipt").unwrap();
     let empty = drop.path().join("empty.jpg");
     std::fs::write(&empty, b"").unwrap();
@@ -109,7 +99,10 @@ async fn dropped_files_become_drafts_and_bad_ones_get_their_own_error() {
     std::fs::write(&text, "hello").unwrap();
     let gone = drop.path().join("vanished.jpg");
 
-    let scanner = Scanner::new(vec![models_dir()], ParseOptions::default());
+    let scanner = Scanner::new(
+        vec![tallydesk_ocr::models::dir_from_env()],
+        ParseOptions::default(),
+    );
     let events = Mutex::new(Vec::new());
     let paths = [good.clone(), folder, empty, pdf, text, gone];
     scanner
@@ -124,7 +117,7 @@ async fn dropped_files_become_drafts_and_bad_ones_get_their_own_error() {
     assert_eq!(
         names,
         [
-            "000.jpg",
+            "stationery-my.jpg",
             "taxi.jpg",
             "empty.jpg",
             "invoice.jpg",
@@ -177,7 +170,7 @@ async fn dropped_files_become_drafts_and_bad_ones_get_their_own_error() {
         "{steps:?}"
     );
 
-    // The first receipt as labelled: BOOK TA .K (TAMAN DAYA) SDN BHD, 25/12/2018, 9.00.
+    // The first receipt as printed: KEDAI BUKU MERANTI SDN BHD, 25/12/2018, RM 9.00.
     let first = read[0];
     assert_eq!(first.status, ExpenseStatus::Draft);
     assert_eq!(first.total.as_deref(), Some("9.00"));
@@ -185,7 +178,7 @@ async fn dropped_files_become_drafts_and_bad_ones_get_their_own_error() {
         first.spent_on.map(|d| d.to_string()).as_deref(),
         Some("2018-12-25")
     );
-    assert_eq!(first.source_name.as_deref(), Some("000.jpg"));
+    assert_eq!(first.source_name.as_deref(), Some("stationery-my.jpg"));
     let image = first.image.as_ref().unwrap();
     let bytes = std::fs::read(&good).unwrap();
     assert_eq!(image.sha256, sha256_hex(&bytes));
@@ -260,7 +253,11 @@ async fn a_reviewed_draft_is_filed_on_a_new_claim_ticket() {
     let ticket = f.desk.ticket(claim.id).await.unwrap().ticket;
     assert_eq!(ticket.category, "expense");
     let activity = f.desk.activity(claim.id).await.unwrap();
-    assert!(activity.iter().any(|a| a.action == "expense.submitted"));
+    assert!(
+        activity
+            .iter()
+            .any(|a| a.action.as_str() == "expense.submitted")
+    );
     let on_ticket = f
         .desk
         .list_expenses(&ExpenseQuery {
@@ -438,7 +435,7 @@ async fn approvers_decide_and_the_list_filters_totals_and_exports() {
         .await
         .unwrap()
         .into_iter()
-        .map(|a| a.action)
+        .map(|a| a.action.as_str().to_owned())
         .collect();
     assert!(
         actions.contains(&"expense.approved".to_owned()),

@@ -1,7 +1,6 @@
 //! Tests of the desktop's logic on a real SQLite file, without a webview.
 
 mod account;
-mod account_harness;
 mod demo;
 mod expenses;
 mod sla;

@@ -2,8 +2,6 @@
 //! once with its image, the approver sees it with the image and decides it offline, the
 //! requester sees the decision; a submission the server refuses becomes a draft again.
 
-use std::path::PathBuf;
-
 use sqlx::PgPool;
 use tallydesk_desktop_core::expenses::{ClaimTarget, Expense, ExpenseQuery, ScannedReceipt};
 use tallydesk_desktop_core::receipts::{image_path, images_dir, sha256_hex};
@@ -11,26 +9,19 @@ use tallydesk_shared::expense::ExpenseStatus;
 use tallydesk_shared::sync::{ChangeOp, Entity};
 use tallydesk_shared::{ExpenseId, Status};
 
-use crate::expenses::{input_of, scanned};
+use crate::expenses::{input_of, receipt_photo, scanned};
 use crate::sync_server::{Desktop, ana_and_bob};
 
-/// A real receipt photo from the team kit.
-fn receipt_photo() -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/receipts/sroie-dev/img/000.jpg");
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{} is missing (CI checks the team kit out beside the repository): {e}",
-            path.display()
-        )
-    })
+/// A receipt photo, as bytes.
+fn photo_bytes() -> Vec<u8> {
+    std::fs::read(receipt_photo("stationery-my")).expect("the receipt photo is readable")
 }
 
-/// The team kit's receipt photo as the scanner hands it over, without running OCR.
+/// The receipt photo as the scanner hands it over, without running OCR.
 fn scanned_photo(merchant: &str, total: &str, photo: &[u8]) -> ScannedReceipt {
     let mut receipt = scanned(merchant, total, photo);
     receipt.image.media_type = "image/jpeg".into();
-    receipt.source_name = "000.jpg".into();
+    receipt.source_name = "stationery-my.jpg".into();
     receipt.input.category = "meals".into();
     receipt
 }
@@ -38,7 +29,7 @@ fn scanned_photo(merchant: &str, total: &str, photo: &[u8]) -> ScannedReceipt {
 async fn file(desktop: &Desktop, merchant: &str, total: &str, target: ClaimTarget) -> Expense {
     let desk = &desktop.fixture.desk;
     let draft = desk
-        .create_draft(&scanned_photo(merchant, total, &receipt_photo()))
+        .create_draft(&scanned_photo(merchant, total, &photo_bytes()))
         .await
         .expect("a draft from the receipt");
     desk.submit_expense(draft.id, &input_of(&draft), &target)
@@ -77,7 +68,7 @@ async fn on_server(desktop: &Desktop) -> Vec<ExpenseId> {
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
 async fn a_receipt_filed_offline_reaches_the_approver_once_with_its_image(pool: PgPool) {
     let (_running, ana, bob) = ana_and_bob(pool).await;
-    let photo = receipt_photo();
+    let photo = photo_bytes();
 
     // Bob files a receipt while offline: the claim ticket and the expense wait in his outbox.
     let filed = file(
@@ -161,7 +152,7 @@ async fn a_receipt_filed_offline_reaches_the_approver_once_with_its_image(pool: 
     assert_eq!(decision.by_name, ana.fixture.desk.me().name);
     assert_eq!(
         at_bob[0].source_name.as_deref(),
-        Some("000.jpg"),
+        Some("stationery-my.jpg"),
         "what bob's desktop knew of the scan stays"
     );
 }
@@ -201,7 +192,7 @@ async fn a_submission_the_server_refuses_becomes_a_draft_again_with_the_reason(p
     assert_eq!(review.expense.merchant.as_deref(), Some("Taxi Sud"));
     let rejections = bob.replica.rejections(Some(claim)).await.unwrap();
     assert_eq!(rejections.len(), 1, "{rejections:?}");
-    assert_eq!(rejections[0].code, "ticket_closed");
+    assert_eq!(rejections[0].code.as_str(), "ticket_closed");
     assert!(
         rejections[0].message.contains("resolved"),
         "the server says why: {}",

@@ -26,8 +26,8 @@ use tallydesk_shared::expense::ExpenseStatus;
 use tallydesk_shared::sync::ClientId;
 use tallydesk_shared::ticket::Priority;
 use tallydesk_shared::{ExpenseId, Status, TicketId};
+use tallydesk_testkit::desktop::{Behaviour, TestBrowser, keychain};
 
-use crate::account_harness::{Behaviour, TestBrowser, keychain};
 use crate::rng::Rng;
 
 /// Exit codes the harness reads.

@@ -20,9 +20,6 @@
 //!
 //! The same binary runs the clients: `fault client <dir> <server> <email> edit|settle …`.
 
-#[allow(dead_code)]
-#[path = "../core/account_harness.rs"]
-mod account_harness;
 mod check;
 mod client;
 mod cluster;
@@ -259,7 +256,7 @@ async fn fault_injection() {
     let cycles = env_number("TALLYDESK_FAULT_CYCLES", 100);
     println!("fault: seed {seed}, {cycles} cycles (TALLYDESK_FAULT_SEED, TALLYDESK_FAULT_CYCLES)");
     cluster::server_binary();
-    account_harness::keychain();
+    tallydesk_testkit::desktop::keychain();
     let base = std::env::var("DATABASE_URL")
         .expect("DATABASE_URL names the test Postgres (scripts/test exports it)");
     let (database_url, pool) = fresh_database(&base).await;

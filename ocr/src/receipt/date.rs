@@ -1,7 +1,11 @@
 //! Finding dates in receipt text: day-first and month-first numeric dates with 2- or 4-digit
-//! years, ISO dates, compact `YYYYMMDD`, and dates with month names.
+//! years, ISO dates, compact `YYYYMMDD`, and dates with month names; and which of them is the
+//! purchase date.
 
 use chrono::{Datelike, NaiveDate};
+
+use super::rows::Row;
+use super::{Field, ParseOptions};
 
 /// Which way round ambiguous numeric dates (both parts ≤ 12) are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -271,6 +275,77 @@ pub fn plausible(date: NaiveDate, today: Option<NaiveDate>) -> bool {
         Some(today) => recent && date <= today + chrono::Days::new(1),
         None => recent,
     }
+}
+
+/// The purchase date: of the dates on the receipt, the one labelled as the date and plausible
+/// for a purchase, read the way the receipt itself writes dates when it shows which way.
+pub(super) fn purchase_date(rows: &[Row], options: &ParseOptions) -> Option<Field<NaiveDate>> {
+    // An unambiguous month-first date on the receipt tells how to read the ambiguous ones.
+    let mut order = options.date_order;
+    for row in rows {
+        for d in find_dates(&row.text, DateOrder::MonthFirst) {
+            let alt = find_dates(&row.text[d.start..d.end], DateOrder::DayFirst);
+            if d.unambiguous && alt.first().is_some_and(|a| a.date == d.date) {
+                let text = &row.text[d.start..d.end];
+                let first: Option<u32> = text
+                    .split(['/', '-', '.'])
+                    .next()
+                    .and_then(|s| s.parse().ok());
+                let second: Option<u32> = text
+                    .split(['/', '-', '.'])
+                    .nth(1)
+                    .and_then(|s| s.parse().ok());
+                if let (Some(a), Some(b)) = (first, second)
+                    && a <= 12
+                    && b > 12
+                    && text
+                        .split(['/', '-', '.'])
+                        .next()
+                        .is_some_and(|s| s.len() <= 2)
+                {
+                    order = DateOrder::MonthFirst;
+                }
+            }
+        }
+    }
+    let mut best: Option<(f32, Field<NaiveDate>)> = None;
+    let mut seen: Vec<NaiveDate> = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        for d in find_dates(&row.text, order) {
+            seen.push(d.date);
+            let mut score = 0.6;
+            if d.unambiguous {
+                score += 0.15;
+            }
+            if row.has_any(&["DATE", "TARIKH", "DATED"]) || row.upper.contains("DATE") {
+                score += 0.2;
+            }
+            if row.has_any(&[
+                "EXP", "EXPIRY", "EXPIRES", "VALID", "UNTIL", "DUE", "BEFORE", "BIRTH",
+            ]) {
+                score -= 0.4;
+            }
+            if !plausible(d.date, options.today) {
+                score -= 0.5;
+            }
+            // Purchase dates sit near the top or the bottom more than in the middle; a small
+            // preference for earlier rows breaks ties.
+            score -= 0.002 * r as f32;
+            let field = Field {
+                value: d.date,
+                confidence: (score * row.confidence).clamp(0., 1.),
+                lines: row.lines_in(d.start..d.end),
+            };
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                best = Some((score, field));
+            }
+        }
+    }
+    let (_, mut field) = best?;
+    if seen.iter().filter(|d| **d == field.value).count() > 1 {
+        field.confidence = (field.confidence + 0.1).min(1.);
+    }
+    Some(field)
 }
 
 #[cfg(test)]

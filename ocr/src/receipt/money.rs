@@ -1,10 +1,13 @@
-//! Money amounts as exact decimals, and finding them in OCR text.
+//! Money amounts as exact decimals, finding them in OCR text, and the receipt's currency.
 
 use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
+
+use super::rows::Row;
+use super::{Field, ParseOptions};
 
 /// An exact amount of money (never a float). Prints with its own scale, e.g. `9.00`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -239,6 +242,59 @@ pub fn parse_number(s: &str) -> Option<(Amount, bool)> {
     };
     let value = Decimal::from_str(&text).ok()?;
     Some((Amount(value), frac.is_some_and(|f| f.len() == 2)))
+}
+
+/// The currency: the one its amounts and column headers show most often, else the locale's.
+pub(super) fn currency(rows: &[Row], options: &ParseOptions) -> Option<Field<String>> {
+    let mut counts: Vec<(&'static str, usize, Vec<usize>)> = Vec::new();
+    let mut add = |code: &'static str, lines: Vec<usize>| match counts
+        .iter_mut()
+        .find(|(c, _, _)| *c == code)
+    {
+        Some(entry) => {
+            entry.1 += 1;
+            entry.2.extend(lines);
+        }
+        None => counts.push((code, 1, lines)),
+    };
+    for row in rows {
+        for a in find_amounts(&row.text) {
+            if let Some(code) = a.currency {
+                add(code, row.lines_in(a.start..a.end));
+            }
+        }
+        // Column headers and labels: "RM", "(RM)", "Total (RM)", "Amount USD".
+        for (marker, code) in CURRENCY_MARKERS {
+            if let Some(code) = code
+                && marker.chars().all(|c| c.is_ascii_alphabetic())
+                && row.has(marker)
+            {
+                add(code, row.lines());
+            }
+        }
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let dollar_default = options
+        .default_currency
+        .as_deref()
+        .filter(|c| c.ends_with('D'))
+        .unwrap_or("USD");
+    match counts.first() {
+        Some((code, n, lines)) => {
+            let value = if *code == "$" { dollar_default } else { code };
+            let confidence = if *code == "$" { 0.6 } else { 0.8 } + if *n > 1 { 0.15 } else { 0. };
+            Some(Field {
+                value: value.to_owned(),
+                confidence,
+                lines: lines.clone(),
+            })
+        }
+        None => options.default_currency.as_ref().map(|c| Field {
+            value: c.clone(),
+            confidence: 0.3,
+            lines: Vec::new(),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::{models_dir, receipts_dir};
+use crate::{models_dir, receipt_photo};
 
 #[test]
 fn scan_json_reports_each_file_and_goes_on_after_bad_ones() {
@@ -16,7 +16,7 @@ fn scan_json_reports_each_file_and_goes_on_after_bad_ones() {
     let pdf = dir.join("scan.pdf");
     std::fs::write(&pdf, b"%PDF-1.7\n").unwrap();
     let gone = dir.join("gone.png");
-    let receipt = receipts_dir().join("img/000.jpg");
+    let receipt = receipt_photo("stationery-my");
 
     let out = Command::new(env!("CARGO_BIN_EXE_tallydesk-ocr"))
         .arg("--models")

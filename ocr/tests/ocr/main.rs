@@ -1,5 +1,5 @@
 //! Integration tests of the `tallydesk-ocr` crate: image loading (every way a file can be bad)
-//! and reading real receipts with the real models.
+//! and reading receipt photos with the real models.
 
 mod cli;
 mod images;
@@ -9,10 +9,7 @@ use std::path::PathBuf;
 
 /// The models folder the product uses: `TALLYDESK_MODELS_DIR`, else the default data folder.
 pub fn models_dir() -> PathBuf {
-    let dir = std::env::var_os("TALLYDESK_MODELS_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(tallydesk_ocr::cli::default_models_dir);
+    let dir = tallydesk_ocr::models::dir_from_env();
     for name in [
         tallydesk_ocr::engine::DETECTION_MODEL,
         tallydesk_ocr::engine::RECOGNITION_MODEL,
@@ -26,13 +23,12 @@ pub fn models_dir() -> PathBuf {
     dir
 }
 
-/// The labelled development receipts, beside the repository (`../shared/receipts/sroie-dev`).
-pub fn receipts_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/receipts/sroie-dev");
-    assert!(
-        dir.join("img").is_dir(),
-        "the dev receipts are not at {} (CI checks them out beside the repository)",
-        dir.display()
-    );
-    dir
+/// A receipt photo of the repository's own (`tests/fixtures/receipts/NAME.jpg`, made by the
+/// `render.sh` beside them).
+pub fn receipt_photo(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/receipts")
+        .join(format!("{name}.jpg"));
+    assert!(path.is_file(), "{} is missing", path.display());
+    path
 }

@@ -7,8 +7,8 @@
 //! are single-flight per issuer and rate-limited, so a flood of tokens with made-up key ids
 //! cannot turn into a flood of requests to the identity provider.
 //!
-//! Time is a parameter: `exp` and `nbf` are checked against the `now` given to
-//! [`Verifier::verify`], never against the system clock.
+//! Time is a parameter: `exp` and `nbf`, the refetch interval and the key age are all measured
+//! against the `now` given to [`Verifier::verify`], never against the system clock.
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -26,7 +26,6 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use tokio::time::Instant;
 
 use crate::issuer::KeyRing;
 
@@ -227,7 +226,7 @@ impl Verifier {
                 keys.verification_key(unverified.kid.as_deref(), unverified.alg, now)
                     .await?
             }
-            None => issuer.key_for(&unverified, self).await?,
+            None => issuer.key_for(&unverified, self, now).await?,
         };
         let payload = verify_signature(token, unverified.alg, &key)?;
         check_claims(&payload, &issuer.url, &self.shared.audience, now)
@@ -437,13 +436,15 @@ struct Issuer {
 struct RefreshState {
     /// From the discovery document; forgotten when a key set fetch fails.
     jwks_uri: Option<String>,
-    last_attempt: Option<Instant>,
+    /// When the last fetch completed, by the `now` of the request that made it.
+    last_attempt: Option<DateTime<Utc>>,
     last_failure: Option<TokenError>,
 }
 
 struct KeySet {
     keys: Vec<PublishedKey>,
-    fetched_at: Instant,
+    /// By the `now` of the request that fetched it.
+    fetched_at: DateTime<Utc>,
 }
 
 struct PublishedKey {
@@ -623,11 +624,12 @@ impl Issuer {
         &self,
         token: &UnverifiedToken,
         verifier: &Verifier,
+        now: DateTime<Utc>,
     ) -> Result<DecodingKey, TokenError> {
         let kid = token.kid.as_deref();
         let lookup = |set: &Option<Arc<KeySet>>| -> Result<Option<DecodingKey>, TokenError> {
             match set {
-                Some(set) if set.fetched_at.elapsed() < verifier.max_key_age => {
+                Some(set) if elapsed(set.fetched_at, now) < verifier.max_key_age => {
                     set.select(kid, token.alg)
                 }
                 _ => Ok(None),
@@ -645,13 +647,13 @@ impl Issuer {
         }
         let due = state
             .last_attempt
-            .is_none_or(|at| at.elapsed() >= verifier.refetch_interval);
+            .is_none_or(|at| elapsed(at, now) >= verifier.refetch_interval);
         let mut failure = state.last_failure.clone();
         if due {
-            let outcome = self.fetch(&mut state, &verifier.shared.http).await;
+            let outcome = self.fetch(&mut state, &verifier.shared.http, now).await;
             // Recorded only once the fetch completes: a request dropped mid-fetch (client gone)
             // must not leave the issuer looking recently fetched.
-            state.last_attempt = Some(Instant::now());
+            state.last_attempt = Some(now);
             match outcome {
                 Ok(fresh) => {
                     let fresh = Arc::new(fresh);
@@ -690,6 +692,7 @@ impl Issuer {
         &self,
         state: &mut RefreshState,
         http: &reqwest::Client,
+        now: DateTime<Utc>,
     ) -> Result<KeySet, TokenError> {
         let jwks_uri = match &state.jwks_uri {
             Some(uri) => uri.clone(),
@@ -722,7 +725,7 @@ impl Issuer {
         tracing::info!(issuer = %self.url, keys = keys.len(), "fetched signing keys");
         Ok(KeySet {
             keys,
-            fetched_at: Instant::now(),
+            fetched_at: now,
         })
     }
 
@@ -741,6 +744,12 @@ impl Issuer {
         }
         Ok(discovery.jwks_uri)
     }
+}
+
+/// The time from `since` to `now`; none when `now` is earlier (requests that read the clock
+/// just before a fetch completed, or a clock set back): for them no time has passed.
+fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - since).to_std().unwrap_or(Duration::ZERO)
 }
 
 async fn fetch_json<T: DeserializeOwned>(

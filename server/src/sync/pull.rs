@@ -460,10 +460,7 @@ async fn activity(
                 id: r.id.into(),
                 ticket_id: r.ticket_id.map(Into::into),
                 actor_id: r.actor_id.into(),
-                action: r
-                    .action
-                    .parse()
-                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                action: r.action.parse().map_err(anyhow::Error::from)?,
                 field: r.field,
                 before: r.before,
                 after: r.after,

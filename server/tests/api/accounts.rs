@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt as _;
 use tower::ServiceExt as _;
 
 use crate::issuer::{Browser, PASSWORD, Request, Setup, oauth_error};
-use crate::support::{AUDIENCE, TestApp};
+use tallydesk_testkit::{AUDIENCE, TestApp};
 
 fn access(tokens: &Value) -> &str {
     tokens["access_token"].as_str().expect("an access token")
@@ -34,7 +34,7 @@ async fn call(
     method: Method,
     path: &str,
     body: Option<Value>,
-) -> crate::support::Reply {
+) -> tallydesk_testkit::Reply {
     s.app.call(method, path, Some(token), None, body).await
 }
 
@@ -215,7 +215,7 @@ async fn an_invitation_link_makes_an_account_or_joins_an_existing_one(pool: PgPo
         .browser()
         .sign_in("dee@example.com", "a fine passphrase")
         .await;
-    let claims = crate::oidc_provider::jwt_payload(access(&dee));
+    let claims = tallydesk_testkit::oidc::jwt_payload(access(&dee));
     assert_eq!(
         claims["email_verified"], false,
         "holding the link proves nothing about the mailbox: the inviting admin had it too"
@@ -365,7 +365,7 @@ async fn an_admin_opening_their_own_invitation_link_does_not_collect_another_ten
         .browser()
         .sign_in("vic@example.com", "ana's own passphrase")
         .await;
-    let claims = crate::oidc_provider::jwt_payload(access(&vic));
+    let claims = tallydesk_testkit::oidc::jwt_payload(access(&vic));
     assert_eq!(claims["email_verified"], false);
     let me = s.me(access(&vic)).await.expect(StatusCode::OK);
     let memberships: Vec<(&Value, &Value)> = me["memberships"]

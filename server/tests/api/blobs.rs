@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use tallydesk_server::blobs::BlobStore;
 use uuid::Uuid;
 
-use crate::support::{Reply, Team, TestApp, User};
+use tallydesk_testkit::{Reply, Team, TestApp, User};
 
 /// A directory of the test's own, removed when dropped.
 struct Scratch(PathBuf);

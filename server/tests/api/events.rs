@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tallydesk_server::monitor::Monitor;
 
-use crate::support::{Team, TestApp, TestClock, User};
+use tallydesk_testkit::{Team, TestApp, TestClock, User};
 
 /// Long enough for a NOTIFY to cross Postgres and the fan-out on a loaded machine; only
 /// reached when a message that should come does not.

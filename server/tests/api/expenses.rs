@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{Team, TestApp, User};
+use tallydesk_testkit::{Team, TestApp, User};
 
 async fn push(user: &User, mutations: Value) -> Vec<Value> {
     let reply = user

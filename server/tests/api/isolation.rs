@@ -4,7 +4,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::support::{Team, TestApp};
+use tallydesk_testkit::{Team, TestApp};
 
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
 async fn another_tenants_records_are_not_found_on_every_route(pool: PgPool) {

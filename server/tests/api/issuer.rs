@@ -3,14 +3,12 @@
 //! and the tokens used against the API of the same server.
 
 use std::collections::HashMap;
-use std::time::Duration as StdDuration;
 
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use reqwest::Url;
-use reqwest::redirect::Policy;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
@@ -19,8 +17,10 @@ use tallydesk_server::issuer::password::Password;
 use tallydesk_server::issuer::throttle::Limits;
 use tallydesk_shared::ticket::Email;
 
-use crate::oidc_provider::{Form, jwt_part, jwt_payload, random_token, tamper_signature};
-use crate::support::{AUDIENCE, Served, TestApp, TestClock};
+use tallydesk_testkit::oidc::{
+    Answer, BrowserClient, Form, jwt_part, jwt_payload, random_token, tamper_signature,
+};
+use tallydesk_testkit::{AUDIENCE, Served, TestApp, TestClock};
 
 pub const CLIENT_ID: &str = "tallydesk-desktop";
 pub const REDIRECT_URI: &str = "http://127.0.0.1:43210/callback";
@@ -69,7 +69,7 @@ impl Setup {
         Browser::new(&self.issuer)
     }
 
-    pub async fn me(&self, access: &str) -> crate::support::Reply {
+    pub async fn me(&self, access: &str) -> tallydesk_testkit::Reply {
         self.app
             .call(Method::GET, "/api/v1/me", Some(access), None, None)
             .await
@@ -97,37 +97,6 @@ impl Request {
     }
 }
 
-/// Where a request ended: a page (status and HTML), or a redirect.
-#[derive(Debug)]
-pub enum Landing {
-    Page {
-        status: reqwest::StatusCode,
-        url: Url,
-        html: String,
-    },
-    Redirect(Url),
-}
-
-impl Landing {
-    #[track_caller]
-    pub fn page(self) -> (reqwest::StatusCode, Url, String) {
-        match self {
-            Landing::Page { status, url, html } => (status, url, html),
-            Landing::Redirect(to) => panic!("expected a page, was sent to {to}"),
-        }
-    }
-
-    #[track_caller]
-    pub fn redirect(self) -> Url {
-        match self {
-            Landing::Redirect(to) => to,
-            Landing::Page { status, url, html } => {
-                panic!("expected a redirect, got {status} at {url}:\n{html}")
-            }
-        }
-    }
-}
-
 pub fn query(url: &Url) -> HashMap<String, String> {
     url.query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -143,12 +112,7 @@ pub struct Browser {
 impl Browser {
     pub fn new(issuer: &str) -> Browser {
         Browser {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(Policy::none())
-                .timeout(StdDuration::from_secs(30))
-                .build()
-                .expect("HTTP client"),
+            http: BrowserClient::new().http,
             issuer: issuer.to_owned(),
         }
     }
@@ -183,29 +147,17 @@ impl Browser {
         url
     }
 
-    pub async fn land(&self, request: reqwest::RequestBuilder) -> Landing {
-        let response = request.send().await.expect("issuer request");
-        let url = response.url().clone();
-        let status = response.status();
-        if status.is_redirection() {
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .expect("a redirect has a Location");
-            return Landing::Redirect(url.join(location).expect("a valid Location"));
-        }
-        let html = response.text().await.expect("page body");
-        Landing::Page { status, url, html }
+    pub async fn land(&self, request: reqwest::RequestBuilder) -> Answer {
+        Answer::of(request).await
     }
 
-    pub async fn authorize(&self, request: &Request, changes: &[(&str, Option<&str>)]) -> Landing {
+    pub async fn authorize(&self, request: &Request, changes: &[(&str, Option<&str>)]) -> Answer {
         self.land(self.http.get(self.authorize_url(request, changes)))
             .await
     }
 
     /// Fills in the sign-in form on `page` and submits it.
-    pub async fn submit_login(&self, page: (Url, String), email: &str, password: &str) -> Landing {
+    pub async fn submit_login(&self, page: (Url, String), email: &str, password: &str) -> Answer {
         let (url, html) = page;
         let mut form = Form::parse(&html, &url);
         form.set("email", email);
@@ -218,8 +170,8 @@ impl Browser {
     pub async fn code(&self, request: &Request, email: &str, password: &str) -> String {
         let landing = self.authorize(request, &[]).await;
         let callback = match landing {
-            Landing::Redirect(to) => to,
-            Landing::Page { status, url, html } => {
+            Answer::Redirect(to) => to,
+            Answer::Page { status, url, html } => {
                 assert_eq!(status, 200, "the login page: {html}");
                 self.submit_login((url, html), email, password)
                     .await

@@ -13,8 +13,8 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::accounts::database_url;
 use crate::issuer::{PASSWORD, Setup};
-use crate::oidc_provider::jwt_part;
-use crate::support::TestClock;
+use tallydesk_testkit::TestClock;
+use tallydesk_testkit::oidc::jwt_part;
 
 fn access(tokens: &Value) -> &str {
     tokens["access_token"].as_str().expect("an access token")

@@ -13,7 +13,6 @@ mod oidc_provider;
 mod permissions;
 mod seed;
 mod sla;
-mod support;
 mod sync;
 mod tenancy;
 mod tickets;

@@ -4,7 +4,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::{Team, TestApp, User};
+use tallydesk_testkit::{Team, TestApp, User};
 
 const REQUESTER: usize = 0;
 const OBSERVER: usize = 1;

@@ -7,7 +7,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 use tallydesk_shared::ticket::Email;
 
-use crate::support::TestApp;
+use tallydesk_testkit::TestApp;
 
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
 async fn the_demo_tenant_has_tickets_in_every_state_and_is_seeded_once(pool: PgPool) {

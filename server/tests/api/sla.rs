@@ -11,7 +11,7 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use tallydesk_server::monitor::Monitor;
 use tallydesk_server::sla::EVENTS_CHANNEL;
 
-use crate::support::{Team, TestApp, TestClock, User};
+use tallydesk_testkit::{Team, TestApp, TestClock, User};
 
 fn office_hours() -> Value {
     let day = json!([["09:00", "17:00"]]);
@@ -888,10 +888,11 @@ async fn the_running_monitor_wakes_when_deadlines_change_and_notifies(pool: PgPo
         .expect("listener");
     events.listen(EVENTS_CHANNEL).await.expect("listen");
 
-    // With no policy it has nothing to wait for, so it sleeps until a writer wakes it.
-    let running = tokio::spawn(Monitor::new(app.owner.clone(), clock.clock()).run());
-    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    // With no policy it has nothing to wait for, so it sleeps until a writer wakes it; the
+    // clock moves before, so that only the writer can wake it.
     clock.advance(Duration::hours(2));
+    let running = tokio::spawn(Monitor::new(app.owner.clone(), clock.clock()).run());
+    clock.someone_waits().await;
     create_policy(
         &team.admin,
         json!({ "name": "Hourly", "resolution_minutes": 60 }),

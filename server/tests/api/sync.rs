@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use tallydesk_server::sync::compaction::{Compacted, Compactor};
 
-use crate::support::{Team, TestApp, TestClock, User};
+use tallydesk_testkit::{Team, TestApp, TestClock, User};
 
 /// All pages from `cursor` on: the changes in order and the final cursor.
 async fn pull_all(user: &User, mut cursor: i64, limit: u32) -> (Vec<Value>, i64) {

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::support::{Team, TestApp};
+use tallydesk_testkit::{Team, TestApp};
 
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
 async fn the_first_user_becomes_admin_of_default_and_the_next_has_no_membership(pool: PgPool) {

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::{Team, TestApp, User};
+use tallydesk_testkit::{Team, TestApp, User};
 
 fn ids(page: &Value) -> Vec<String> {
     page["items"]

@@ -5,7 +5,7 @@ use axum::http::{Method, Request, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::support::{Team, TestApp};
+use tallydesk_testkit::{Team, TestApp};
 
 #[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
 async fn invalid_ticket_fields_are_refused_naming_the_field(pool: PgPool) {

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::{Team, TestApp, User};
+use tallydesk_testkit::{Team, TestApp, User};
 
 const ALL: [&str; 5] = ["open", "in_progress", "on_hold", "resolved", "closed"];
 const LEGAL: [(&str, &str); 7] = [
@@ -29,7 +29,7 @@ fn path_to(status: &str) -> &'static [&'static str] {
     }
 }
 
-async fn move_to(user: &User, id: &str, to: &str) -> crate::support::Reply {
+async fn move_to(user: &User, id: &str, to: &str) -> tallydesk_testkit::Reply {
     user.post(
         &format!("/api/v1/tickets/{id}/transitions"),
         json!({ "to": to, "reason": "waiting on vendor" }),

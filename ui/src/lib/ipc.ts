@@ -54,6 +54,7 @@ export type Rejection = B.Rejection_Serialize;
 export type Intent = B.Intent_Serialize;
 export type {
   Action,
+  ActivityAction,
   AssigneeFilter,
   CalendarId,
   ClaimRef,

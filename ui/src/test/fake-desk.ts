@@ -1,11 +1,13 @@
 // An in-memory stand-in for the Rust commands, for component tests (and the browser preview).
-// It answers in the bindings' shape ({status, data} | {status, error}); it is not the workflow:
-// tests set `allowed_moves` and errors explicitly where behaviour depends on them.
+// It answers in the bindings' shape ({status, data} | {status, error}). Who may do what, and
+// which status moves there are, come from Rust (`rules.generated.ts`); the rest is a sketch of
+// the desk: tests set answers explicitly where behaviour depends on more.
 
 import type {
   Account,
   Action,
   Activity,
+  ActivityAction,
   CalendarInput,
   CalendarRecord,
   ClaimRef,
@@ -42,6 +44,7 @@ import type {
   TargetState,
   WorkspaceInfo,
 } from '../lib/ipc';
+import { RULES } from './rules.generated';
 
 type Result<T> = { status: 'ok'; data: T } | { status: 'error'; error: DeskError };
 
@@ -49,14 +52,6 @@ type Result<T> = { status: 'ok'; data: T } | { status: 'error'; error: DeskError
 const ok = <T>(data: T): Promise<Result<T>> => Promise.resolve({ status: 'ok', data: structuredClone(data) });
 const fail = <T>(code: DeskError['code'], message: string, field: string | null = null): Promise<Result<T>> =>
   Promise.resolve({ status: 'error', error: { code, message, field } });
-
-const NEXT: Record<Status, Status[]> = {
-  open: ['in_progress', 'resolved'],
-  in_progress: ['on_hold', 'resolved'],
-  on_hold: ['in_progress'],
-  resolved: ['closed', 'in_progress'],
-  closed: [],
-};
 
 const TITLES = [
   'Printer on floor 3 jams on every job',
@@ -71,49 +66,11 @@ const TITLES = [
   'Shared drive is read-only',
 ];
 
-/** What each role may do, as Rust's permission matrix says (shared/src/permission.rs): the
- *  fake sends it as `can`, the UI only reads it. */
-const CAN: Record<Role, Action[]> = {
-  requester: ['view_ticket', 'create_ticket', 'transition_ticket', 'comment_public', 'view_activity', 'submit_expense'],
-  observer: ['view_ticket', 'view_internal_notes', 'view_activity', 'view_customers', 'view_members'],
-  agent: [
-    'view_ticket',
-    'create_ticket',
-    'create_ticket_for_others',
-    'edit_ticket',
-    'transition_ticket',
-    'comment_public',
-    'comment_internal',
-    'view_internal_notes',
-    'view_activity',
-    'view_customers',
-    'edit_customers',
-    'view_members',
-    'submit_expense',
-    'decide_expense',
-  ],
-  admin: [
-    'view_ticket',
-    'create_ticket',
-    'create_ticket_for_others',
-    'edit_ticket',
-    'delete_ticket',
-    'transition_ticket',
-    'comment_public',
-    'comment_internal',
-    'view_internal_notes',
-    'view_activity',
-    'view_customers',
-    'edit_customers',
-    'delete_customer',
-    'view_members',
-    'manage_members',
-    'manage_invitations',
-    'manage_tenant_settings',
-    'submit_expense',
-    'decide_expense',
-  ],
-};
+/** What each role may do, as Rust's permission matrix says: the fake sends it as `can` (the
+ *  actions not denied, as the desk does), the UI only reads it. */
+const CAN = Object.fromEntries(
+  Object.entries(RULES.access).map(([role, row]) => [role, (Object.keys(row) as Action[]).filter((a) => row[a] !== 'denied')]),
+) as Record<Role, Action[]>;
 
 export const SERVER_URL = 'https://desk.example.com';
 export const BUILTIN: ProviderInfo = { name: 'Tallydesk account', issuer: 'https://desk.example.com', builtin: true };
@@ -260,7 +217,7 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       expense: x.expense,
       reading: x.reading,
       editable: x.expense.status === 'draft' && x.expense.requester_id === me.id,
-      decidable: x.expense.status === 'submitted' && (me.role === 'agent' || me.role === 'admin'),
+      decidable: x.expense.status === 'submitted' && RULES.access[me.role].decide_expense !== 'denied',
     };
   }
 
@@ -322,7 +279,7 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
   function detail(t: Ticket): TicketDetail {
     return {
       ticket: t,
-      allowed_moves: NEXT[t.status],
+      allowed_moves: movesOn(t),
       requester_name: name(t.requester_id) ?? '',
       assignee_name: name(t.assignee_id),
       customer_name: customerName(t.customer_id),
@@ -364,7 +321,7 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
 
   const find = (id: string) => tickets.find((t) => t.id === id);
 
-  function record(t: Ticket, action: string, field: string | null, before: unknown, after: unknown) {
+  function record(t: Ticket, action: ActivityAction, field: string | null, before: unknown, after: unknown) {
     activity.push({ id: uuid(), ticket_id: t.id, actor_id: me.id, action, field, before, after, at: new Date().toISOString() });
   }
 
@@ -441,6 +398,8 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
   }
   const role = (): Role => signedIn()?.role ?? 'admin';
   const may = (action: Action) => CAN[role()].includes(action);
+  /** The moves the user may make on a ticket, as Rust's workflow says for their role. */
+  const movesOn = (t: Ticket) => RULES.moves[role()][t.requester_id === me.id ? 'own' : 'others'][t.status];
   const notSignedIn = <T>() => fail<T>('not_signed_in', 'sign in to a Tallydesk server first');
   const refused = <T>() => fail<T>('forbidden', 'your role does not allow this');
 
@@ -475,9 +434,10 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
     viewTicket: (id: string) => {
       const t = find(id);
       if (!t) return fail<TicketDetail>('not_found', 'ticket not found');
-      if (t.status === 'open') {
-        record(t, 'ticket.viewed', 'status', { status: 'open' }, { status: 'in_progress' });
-        Object.assign(t, { status: 'in_progress', version: t.version + 1 });
+      const started = RULES.on_view[role()][t.status];
+      if (started) {
+        record(t, 'ticket.viewed', 'status', { status: t.status }, { status: started });
+        Object.assign(t, { status: started, version: t.version + 1 });
       }
       return ok(detail(t));
     },
@@ -528,9 +488,10 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
     transitionTicket: (id: string, to: Status, reason: string | null) => {
       const t = find(id);
       if (!t) return fail<Ticket>('not_found', 'ticket not found');
-      if (!NEXT[t.status].includes(to)) {
+      if (!RULES.next[t.status].includes(to)) {
         return fail<Ticket>('illegal_transition', `a ticket that is ${t.status} cannot become ${to}`);
       }
+      if (!movesOn(t).includes(to)) return fail<Ticket>('forbidden', `${role()}s cannot move a ticket from ${t.status} to ${to}`);
       if (to === 'on_hold' && !reason?.trim()) {
         return fail<Ticket>('invalid_field', 'putting a ticket on hold needs a reason', 'reason');
       }
@@ -800,7 +761,7 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       const i = calendars.findIndex((c) => c.id === id);
       if (i < 0) return fail<null>('not_found', 'calendar not found');
       const user = policies.find((p) => p.calendar_id === id);
-      if (user) return fail<null>('forbidden', `the policy "${user.name}" uses this calendar; change it first`);
+      if (user) return fail<null>('calendar_in_use', `the policy "${user.name}" uses this calendar; change it first`);
       calendars.splice(i, 1);
       return ok(null);
     },
@@ -859,7 +820,7 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
     },
     changePassword: (currentPassword: string, newPassword: string) => {
       if (!signedIn()?.can_change_password) return refused<null>();
-      if (currentPassword !== auth.password) return fail<null>('invalid_field', 'the current password is not right', 'current_password');
+      if (currentPassword !== auth.password) return fail<null>('wrong_password', 'the current password is not right', 'current_password');
       if ([...newPassword].length < 12) {
         return fail<null>('invalid_field', `the new password is too short: at least 12 characters, got ${[...newPassword].length}`, 'new_password');
       }
@@ -873,7 +834,7 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       const member = members.find((m) => m.user_id === userId);
       if (!member) return fail<Member>('not_found', 'member not found');
       if (member.role === 'admin' && next !== 'admin' && members.filter((m) => m.role === 'admin').length === 1) {
-        return fail<Member>('forbidden', 'the last admin cannot stop being an admin; make someone else admin first');
+        return fail<Member>('last_admin', 'the last admin cannot stop being an admin; make someone else admin first');
       }
       member.role = next;
       return ok(member);
@@ -883,6 +844,9 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       if (!may('manage_members')) return refused<null>();
       const i = members.findIndex((m) => m.user_id === userId);
       if (i < 0) return fail<null>('not_found', 'member not found');
+      if (members[i].role === 'admin' && members.filter((m) => m.role === 'admin').length === 1) {
+        return fail<null>('last_admin', 'a tenant needs at least one admin: make someone else admin first');
+      }
       members.splice(i, 1);
       return ok(null);
     },
@@ -892,7 +856,11 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       if (!may('manage_invitations')) return refused<Invitation>();
       const address = email.trim();
       if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address)) return fail<Invitation>('invalid_field', `"${address}" is not an email address`, 'email');
-      if (members.some((m) => m.email === address)) return fail<Invitation>('invalid_field', `${address} is already a member`, 'email');
+      // As the server answers: codes of their own, naming no field.
+      if (members.some((m) => m.email === address)) return fail<Invitation>('already_member', 'someone with this email is already a member');
+      if (invitations.some((i) => i.email === address && i.accepted_at === null)) {
+        return fail<Invitation>('already_invited', 'this email already has a pending invitation to this tenant');
+      }
       const id = uuid();
       const invitation: Invitation = {
         id,
@@ -910,6 +878,9 @@ export function createFakeDesk({ tickets: count = 250, demo = true }: { tickets?
       if (!signedIn()) return notSignedIn<null>();
       const i = invitations.findIndex((x) => x.id === id);
       if (i < 0) return fail<null>('not_found', 'invitation not found');
+      if (invitations[i].accepted_at !== null) {
+        return fail<null>('invitation_accepted', 'this invitation was already accepted: remove the member instead');
+      }
       invitations.splice(i, 1);
       return ok(null);
     },

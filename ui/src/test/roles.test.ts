@@ -202,6 +202,28 @@ describe('the members screen', () => {
     expect(row).toHaveTextContent('Observer');
   });
 
+  it('shows at the email that its owner is already a member, or already invited', async () => {
+    desk.signInAs('admin');
+    await desk.commands.inviteMember('kim@example.com', 'agent');
+    await openMembers();
+    await userEvent.click(screen.getByRole('button', { name: 'Invite member' }));
+    const dialog = screen.getByRole('dialog', { name: 'Invite a member' });
+    const email = within(dialog).getByRole('textbox', { name: 'Email' });
+
+    await userEvent.type(email, 'sam@example.com');
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Invite' }));
+    expect(await within(dialog).findByRole('alert')).toHaveTextContent('Someone with this email is already a member.');
+    expect(email, '`already_member` names no field, yet it is about the email').toHaveAttribute('aria-invalid', 'true');
+    await waitFor(() => expect(email, 'focus goes to the address to change').toHaveFocus());
+
+    await userEvent.clear(email);
+    await userEvent.type(email, 'kim@example.com');
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Invite' }));
+    await waitFor(() => expect(within(dialog).getByRole('alert')).toHaveTextContent('This email already has a pending invitation to this tenant.'));
+    expect(email).toHaveAttribute('aria-invalid', 'true');
+    expect(desk.invitations, 'nothing was created').toHaveLength(1);
+  });
+
   it('revokes a pending invitation', async () => {
     desk.signInAs('admin');
     await desk.commands.inviteMember('kim@example.com', 'agent');
@@ -213,5 +235,17 @@ describe('the members screen', () => {
     expect(revoke).toHaveBeenCalledWith(id);
     await screen.findByText('No pending invitations. “Invite member” adds one.');
     expect(desk.invitations).toHaveLength(0);
+  });
+
+  it('says so when the invitation was accepted before it could be revoked, and drops it', async () => {
+    desk.signInAs('admin');
+    await desk.commands.inviteMember('kim@example.com', 'agent');
+    await openMembers();
+    const pending = await screen.findByRole('table', { name: 'Pending invitations' });
+    desk.invitations[0].accepted_at = new Date().toISOString();
+    await userEvent.click(within(pending).getByRole('button', { name: 'Revoke invitation for kim@example.com' }));
+    const refusal = await within(screen.getByRole('region', { name: 'Pending invitations' })).findByText('This invitation was already accepted: remove the member instead.');
+    expect(refusal.closest('[role="alert"]'), 'the refusal is announced, beside the list').not.toBeNull();
+    expect(await screen.findByText('No pending invitations. “Invite member” adds one.'), 'the list is read again').toBeInTheDocument();
   });
 });

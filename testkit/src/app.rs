@@ -1,17 +1,12 @@
-//! Test support: a real token issuer on loopback and the server's router over a fresh database.
+//! The server in-process on a test database: [`TestApp`] drives its router directly, or serves
+//! it on a loopback port; [`server_state`] and [`serve`] make and serve an instance as the tests
+//! of other crates and the benchmarks need it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use axum::routing::get;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Duration, Utc};
 use http_body_util::BodyExt as _;
-use jsonwebtoken::{EncodingKey, Header};
-use p256::ecdsa::SigningKey;
-use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -22,99 +17,86 @@ use tallydesk_server::issuer::{BuiltinIssuer, KeyRing};
 use tallydesk_server::{AppState, Clock};
 use tower::ServiceExt as _;
 
-pub const AUDIENCE: &str = "tallydesk-api";
+use crate::AUDIENCE;
+use crate::clock::TestClock;
+use crate::issuer::Issuer;
 
-/// An OIDC issuer serving discovery and a JWKS on 127.0.0.1, signing ES256 tokens.
-pub struct Issuer {
+/// The state of a server instance over `owner`'s database: its own request pool of
+/// `connections`, a verifier trusting `trusted` for `audience`, and `clock`.
+pub async fn server_state(
+    owner: &PgPool,
+    connections: u32,
+    trusted: Vec<String>,
+    audience: &str,
+    clock: Clock,
+) -> AppState {
+    let options = (*owner.connect_options()).clone();
+    let app_pool = tallydesk_server::db::app_pool(options, connections)
+        .await
+        .expect("request pool");
+    let verifier = Verifier::new(trusted, audience.to_owned(), reqwest::Client::new());
+    AppState::new(app_pool, verifier, clock)
+}
+
+/// `state` with the server's built-in issuer on, `url` its identifier (the server's public
+/// URL), its signing keys loaded from the database.
+pub async fn with_builtin_issuer(state: AppState, url: &str, limits: Limits) -> AppState {
+    let keys = KeyRing::open(state.db.clone(), state.clock.now())
+        .await
+        .expect("the signing keys load");
+    let audience = state.verifier.audience().to_owned();
+    state.with_builtin_issuer(
+        BuiltinIssuer::new(url.to_owned(), audience, Arc::new(keys)).with_limits(limits),
+    )
+}
+
+/// A loopback port bound before serving, so that the server's URL is known first (it is the
+/// built-in issuer's identifier).
+pub struct Port {
+    tcp: tokio::net::TcpListener,
     pub url: String,
-    key: EncodingKey,
-    kid: String,
 }
 
-impl Issuer {
-    pub async fn start() -> Issuer {
-        let signing = SigningKey::random(&mut rand::rngs::OsRng);
-        let pem = signing
-            .to_pkcs8_pem(LineEnding::LF)
-            .expect("PKCS#8 encoding of a fresh key");
-        let point = signing.verifying_key().to_encoded_point(false);
-        let kid = format!("test-{}", uuid::Uuid::now_v7().simple());
-        let jwks = json!({ "keys": [{
-            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
-            "x": URL_SAFE_NO_PAD.encode(point.x().expect("x")),
-            "y": URL_SAFE_NO_PAD.encode(point.y().expect("y")),
-        }]});
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+impl Port {
+    pub async fn bind() -> Port {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .expect("bind issuer");
-        let url = format!("http://{}", listener.local_addr().expect("issuer address"));
-        let discovery = json!({
-            "issuer": url,
-            "jwks_uri": format!("{url}/jwks"),
-            "authorization_endpoint": format!("{url}/authorize"),
-            "token_endpoint": format!("{url}/token"),
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["ES256"],
-        });
-        let router = axum::Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                get(move || async move { axum::Json(discovery) }),
-            )
-            .route("/jwks", get(move || async move { axum::Json(jwks) }));
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Issuer {
-            url,
-            key: EncodingKey::from_ec_pem(pem.as_bytes()).expect("EC key"),
-            kid,
-        }
-    }
-
-    /// A valid access token for `subject`, with the given extra claims merged in.
-    pub fn token_with(&self, subject: &str, extra: Value) -> String {
-        let now = Utc::now().timestamp();
-        let mut claims = json!({
-            "iss": self.url, "sub": subject, "aud": AUDIENCE,
-            "iat": now, "exp": now + 600,
-            "email": format!("{subject}@example.com"), "email_verified": true,
-            "name": subject,
-        });
-        if let (Some(c), Value::Object(extra)) = (claims.as_object_mut(), extra) {
-            c.extend(extra);
-        }
-        let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.key).expect("signing a test token")
-    }
-
-    pub fn token(&self, subject: &str) -> String {
-        self.token_with(subject, json!({}))
+            .expect("a loopback port for the server");
+        let url = format!("http://{}", tcp.local_addr().expect("server address"));
+        Port { tcp, url }
     }
 }
 
-/// A clock the test moves by hand, for deadlines: it starts on Monday 2026-11-02 at 08:00 UTC.
-#[derive(Clone)]
-pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+/// A server on a loopback port; stops when dropped.
+pub struct Served {
+    pub url: String,
+    pub listening: Listening,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
 
-impl TestClock {
-    pub fn new() -> TestClock {
-        let start = "2026-11-02T08:00:00Z".parse().expect("a start time");
-        TestClock(Arc::new(Mutex::new(start)))
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
     }
+}
 
-    pub fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().expect("clock")
-    }
-
-    pub fn advance(&self, by: Duration) {
-        *self.0.lock().expect("clock") += by;
-    }
-
-    /// The server's clock, reading this one.
-    pub fn clock(&self) -> Clock {
-        let this = self.clone();
-        Clock::fixed(move || this.now())
+/// Serves `state` on `port` with its SLA events LISTEN connection up (as the database owner),
+/// as [`tallydesk_server::serve`] does.
+pub async fn serve(state: &AppState, owner: &PgPool, port: Port) -> Served {
+    let listening = state.events.listen((*owner.connect_options()).clone());
+    listening.ready().await;
+    let router = tallydesk_server::app(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(
+            port.tcp,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    Served {
+        url: port.url,
+        listening,
+        task,
     }
 }
 
@@ -132,19 +114,6 @@ pub struct TestApp {
     pub state: AppState,
     audience: String,
     trusted: Vec<String>,
-}
-
-/// A server on a loopback port; stops when dropped.
-pub struct Served {
-    pub url: String,
-    pub listening: Listening,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// A response: status and JSON body (`Value::Null` when empty).
@@ -196,32 +165,25 @@ impl TestApp {
         let issuer = Arc::new(Issuer::start().await);
         let mut trusted = vec![issuer.url.clone()];
         trusted.extend_from_slice(issuers);
-        TestApp::instance(owner, issuer, trusted, audience, clock, long_tokens).await
+        let state = server_state(&owner, 16, trusted.clone(), audience, clock).await;
+        TestApp::of(state, owner, issuer, trusted, long_tokens)
     }
 
-    async fn instance(
+    fn of(
+        state: AppState,
         owner: PgPool,
         issuer: Arc<Issuer>,
         trusted: Vec<String>,
-        audience: &str,
-        clock: Clock,
         long_tokens: bool,
     ) -> TestApp {
-        let options = (*owner.connect_options()).clone();
-        let app_pool = tallydesk_server::db::app_pool(options, 16)
-            .await
-            .expect("request pool");
-        let http = reqwest::Client::new();
-        let verifier = Verifier::new(trusted.clone(), audience.to_owned(), http);
-        let state = AppState::new(app_pool.clone(), verifier, clock);
         TestApp {
             router: tallydesk_server::app(state.clone()),
             issuer,
-            app_pool,
+            app_pool: state.db.clone(),
             owner,
             long_tokens,
+            audience: state.verifier.audience().to_owned(),
             state,
-            audience: audience.to_owned(),
             trusted,
         }
     }
@@ -233,119 +195,58 @@ impl TestApp {
         clock: Clock,
         limits: Limits,
     ) -> (TestApp, Served) {
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the server");
-        let url = format!("http://{}", tcp.local_addr().expect("server address"));
+        let port = Port::bind().await;
         let issuer = Arc::new(Issuer::start().await);
         let trusted = vec![issuer.url.clone()];
-        let options = (*owner.connect_options()).clone();
-        let app_pool = tallydesk_server::db::app_pool(options, 16)
-            .await
-            .expect("request pool");
-        let keys = KeyRing::open(app_pool.clone(), clock.now())
-            .await
-            .expect("the signing keys load");
-        let verifier = Verifier::new(trusted.clone(), AUDIENCE.to_owned(), reqwest::Client::new());
-        let state = AppState::new(app_pool.clone(), verifier, clock).with_builtin_issuer(
-            BuiltinIssuer::new(url, AUDIENCE.to_owned(), Arc::new(keys)).with_limits(limits),
-        );
-        let app = TestApp {
-            router: tallydesk_server::app(state.clone()),
-            issuer,
-            app_pool,
-            owner,
-            long_tokens: false,
-            state,
-            audience: AUDIENCE.to_owned(),
-            trusted,
-        };
-        let served = app.serve_on(tcp).await;
+        let state = server_state(&owner, 16, trusted.clone(), AUDIENCE, clock).await;
+        let state = with_builtin_issuer(state, &port.url, limits).await;
+        let app = TestApp::of(state, owner, issuer, trusted, false);
+        let served = serve(&app.state, &app.owner, port).await;
         (app, served)
     }
 
     /// A second server instance on the same database with the built-in issuer at `url`.
     pub async fn another_instance_with_builtin_issuer(&self, url: &str) -> TestApp {
-        let owner = PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with((*self.owner.connect_options()).clone())
-            .await
-            .expect("a second instance's owner pool");
-        let app_pool = tallydesk_server::db::app_pool((*owner.connect_options()).clone(), 8)
-            .await
-            .expect("request pool");
-        let clock = self.state.clock.clone();
-        let keys = KeyRing::open(app_pool.clone(), clock.now())
-            .await
-            .expect("the signing keys load");
-        let verifier = Verifier::new(
-            self.trusted.clone(),
-            self.audience.clone(),
-            reqwest::Client::new(),
-        );
-        let state = AppState::new(app_pool.clone(), verifier, clock).with_builtin_issuer(
-            BuiltinIssuer::new(url.to_owned(), self.audience.clone(), Arc::new(keys)),
-        );
-        TestApp {
-            router: tallydesk_server::app(state.clone()),
-            issuer: self.issuer.clone(),
-            app_pool,
-            owner,
-            long_tokens: self.long_tokens,
-            state,
-            audience: self.audience.clone(),
-            trusted: self.trusted.clone(),
-        }
+        let (owner, state) = self.another_state(8).await;
+        let state = with_builtin_issuer(state, url, Limits::default()).await;
+        self.sibling(state, owner)
     }
 
     /// A second server instance on the same database (its own pools, state and LISTEN
     /// connection), trusting the same issuer and reading the same clock.
     pub async fn another_instance(&self) -> TestApp {
+        let (owner, state) = self.another_state(16).await;
+        self.sibling(state, owner)
+    }
+
+    /// An owner pool of its own, and a state with a request pool of `connections`, trusting
+    /// what this instance trusts and reading its clock.
+    async fn another_state(&self, connections: u32) -> (PgPool, AppState) {
         let owner = PgPoolOptions::new()
             .max_connections(4)
             .connect_with((*self.owner.connect_options()).clone())
             .await
             .expect("a second instance's owner pool");
-        TestApp::instance(
+        let clock = self.state.clock.clone();
+        let trusted = self.trusted.clone();
+        let state = server_state(&owner, connections, trusted, &self.audience, clock).await;
+        (owner, state)
+    }
+
+    fn sibling(&self, state: AppState, owner: PgPool) -> TestApp {
+        TestApp::of(
+            state,
             owner,
             self.issuer.clone(),
             self.trusted.clone(),
-            &self.audience,
-            self.state.clock.clone(),
             self.long_tokens,
         )
-        .await
     }
 
     /// Serves the app on a loopback port with its SLA events LISTEN connection up, as
     /// [`tallydesk_server::serve`] does.
     pub async fn serve(&self) -> Served {
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the server");
-        self.serve_on(tcp).await
-    }
-
-    async fn serve_on(&self, tcp: tokio::net::TcpListener) -> Served {
-        let listening = self
-            .state
-            .events
-            .listen((*self.owner.connect_options()).clone());
-        listening.ready().await;
-        let url = format!("http://{}", tcp.local_addr().expect("server address"));
-        let router = self.router.clone();
-        let task = tokio::spawn(async move {
-            axum::serve(
-                tcp,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-        });
-        Served {
-            url,
-            listening,
-            task,
-        }
+        serve(&self.state, &self.owner, Port::bind().await).await
     }
 
     pub async fn call(
@@ -408,8 +309,7 @@ impl TestApp {
         User {
             app: self.clone(),
             token: if self.long_tokens {
-                let year = (Utc::now() + Duration::days(365)).timestamp();
-                self.issuer.token_with(subject, json!({ "exp": year }))
+                self.issuer.token_for(subject, 365 * 24 * 3600)
             } else {
                 self.issuer.token(subject)
             },

@@ -1,5 +1,5 @@
-//! The `tallydesk-ocr` command line: `scan` prints the fields of receipts, `eval` measures
-//! accuracy and speed on a labelled folder.
+//! The command line's arguments, and `scan`: the fields of receipts as text, or one JSON
+//! object per file.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::receipt::{self, DateOrder, ParseOptions, Receipt};
-use crate::{Engine, EngineOptions, eval};
+use tallydesk_ocr::receipt::{self, DateOrder, ParseOptions, Receipt};
+use tallydesk_ocr::{Engine, EngineOptions, TextLine, load_image, locale, models};
+
+use crate::eval;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,58 +70,8 @@ pub enum Peer {
     Tesseract,
 }
 
-/// The default models folder: `${XDG_DATA_HOME:-$HOME/.local/share}/tallydesk/models`, as in
-/// `scripts/fetch-models`.
-pub fn default_models_dir() -> PathBuf {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data.join("tallydesk").join("models")
-}
-
-/// Parse options from the locale (LC_ALL / LC_MONETARY / LANG, e.g. `en_MY.UTF-8`).
-pub fn locale_options() -> ParseOptions {
-    let locale = ["LC_ALL", "LC_MONETARY", "LANG"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok())
-        .find(|v| !v.is_empty())
-        .unwrap_or_default();
-    let territory = locale
-        .split(['.', '@'])
-        .next()
-        .and_then(|l| l.split('_').nth(1))
-        .unwrap_or("")
-        .to_uppercase();
-    let currency = match territory.as_str() {
-        "MY" => Some("MYR"),
-        "SG" => Some("SGD"),
-        "US" => Some("USD"),
-        "GB" => Some("GBP"),
-        "AU" => Some("AUD"),
-        "CA" => Some("CAD"),
-        "NZ" => Some("NZD"),
-        "IN" => Some("INR"),
-        "JP" => Some("JPY"),
-        "CH" => Some("CHF"),
-        "DE" | "FR" | "ES" | "IT" | "NL" | "BE" | "AT" | "IE" | "PT" | "FI" | "GR" => Some("EUR"),
-        _ => None,
-    };
-    let month_first = matches!(territory.as_str(), "US" | "PH");
-    ParseOptions {
-        date_order: if month_first {
-            DateOrder::MonthFirst
-        } else {
-            DateOrder::DayFirst
-        },
-        default_currency: currency.map(str::to_owned),
-        today: Some(chrono::Local::now().date_naive()),
-    }
-}
-
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let models = cli.models.clone().unwrap_or_else(default_models_dir);
+    let models = cli.models.clone().unwrap_or_else(models::default_dir);
     let mut engine_options = EngineOptions::default();
     if let Some(side) = cli.detection_max_side {
         engine_options.detection_max_side = side;
@@ -133,7 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             month_first,
         } => {
             let engine = Engine::load_with(&models, engine_options)?;
-            let mut options = locale_options();
+            let mut options = locale::parse_options();
             if currency.is_some() {
                 options.default_currency = currency.map(|c| c.to_uppercase());
             }
@@ -192,8 +144,8 @@ pub fn read_receipt(
     engine: &Engine,
     path: &Path,
     options: &ParseOptions,
-) -> anyhow::Result<(Vec<crate::TextLine>, Receipt)> {
-    let image = crate::load_image(path)?;
+) -> anyhow::Result<(Vec<TextLine>, Receipt)> {
+    let image = load_image(path)?;
     let text = engine.read(&image)?;
     let lines: Vec<receipt::Line> = text.iter().map(receipt::Line::from).collect();
     let parsed = receipt::parse(&lines, options);

@@ -1,4 +1,4 @@
-// A certified OpenID provider (oidc-provider) for the server's end-to-end sign-in test.
+// A certified OpenID provider (oidc-provider) for the sign-in tests of the server and the desktop.
 //
 // Listens on 127.0.0.1 on a port the system picks, prints one JSON line to stdout,
 // {"issuer":"http://127.0.0.1:PORT"}, and runs until killed or until stdin closes (so it never

@@ -1,5 +1,6 @@
 //! What the benchmarks share: their database (a private cluster or one on `DATABASE_URL`),
-//! interrupts, the machine's description and number formatting.
+//! interrupts, the API served in-process, the machine's description, bulk seeding and number
+//! formatting.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,10 +9,14 @@ use anyhow::Context as _;
 use chrono::Utc;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, PgConnection, PgPool};
-use tallydesk_server::db;
 use tallydesk_server::embedded_pg::EmbeddedPostgres;
+use tallydesk_server::{AppState, Clock, db};
 use tallydesk_shared::{TenantId, UserId};
 use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::AUDIENCE;
+use crate::app::{Port, Served, serve, server_state};
+use crate::issuer::Issuer;
 
 /// SIGINT (Ctrl-C) and SIGTERM, caught from the start so the database is always removed.
 struct Interrupts {
@@ -213,6 +218,40 @@ impl Drop for TempDir {
                 path.display()
             );
         }
+    }
+}
+
+// ---- The API ------------------------------------------------------------------------------
+
+/// The API served in this process on a loopback port, trusting the test token issuer that
+/// also runs here: what the server's benchmarks load.
+pub struct ServedApi {
+    pub issuer: Issuer,
+    /// `http://127.0.0.1:<port>/api/v1`
+    pub base: String,
+    state: AppState,
+    served: Served,
+}
+
+impl ServedApi {
+    /// Serves the database `owner` owns with a request pool of `connections`.
+    pub async fn start(owner: &PgPool, connections: u32) -> ServedApi {
+        let issuer = Issuer::start().await;
+        let trusted = vec![issuer.url.clone()];
+        let state = server_state(owner, connections, trusted, AUDIENCE, Clock::system()).await;
+        let served = serve(&state, owner, Port::bind().await).await;
+        ServedApi {
+            base: format!("{}/api/v1", served.url),
+            issuer,
+            state,
+            served,
+        }
+    }
+
+    /// Stops serving and closes the request pool.
+    pub async fn stop(self) {
+        drop(self.served);
+        self.state.db.close().await;
     }
 }
 

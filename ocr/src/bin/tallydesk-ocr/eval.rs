@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 
-use crate::Engine;
+use tallydesk_ocr::Engine;
+use tallydesk_ocr::receipt::{self, Amount, DateOrder, ParseOptions, Receipt};
+
 use crate::cli::{Peer, read_receipt};
-use crate::receipt::{self, Amount, DateOrder, ParseOptions, Receipt};
 
 /// A receipt's labels, parsed for scoring.
 #[derive(Debug, Clone)]
