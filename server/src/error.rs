@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tallydesk_shared::api::ErrorBody;
+use tallydesk_shared::api::{ErrorBody, ErrorCode};
 use tallydesk_shared::ticket::FieldError;
 use tallydesk_shared::workflow::TransitionError;
 

@@ -260,7 +260,7 @@ async fn a_reviewed_draft_is_filed_on_a_new_claim_ticket() {
     let ticket = f.desk.ticket(claim.id).await.unwrap().ticket;
     assert_eq!(ticket.category, "expense");
     let activity = f.desk.activity(claim.id).await.unwrap();
-    assert!(activity.iter().any(|a| a.action == "expense.submitted"));
+    assert!(activity.iter().any(|a| a.action.as_str() == "expense.submitted"));
     let on_ticket = f
         .desk
         .list_expenses(&ExpenseQuery {
@@ -438,7 +438,7 @@ async fn approvers_decide_and_the_list_filters_totals_and_exports() {
         .await
         .unwrap()
         .into_iter()
-        .map(|a| a.action)
+        .map(|a| a.action.as_str().to_owned())
         .collect();
     assert!(
         actions.contains(&"expense.approved".to_owned()),

@@ -122,7 +122,7 @@ async fn customers_and_deletions_made_offline_reach_the_other_desktop(pool: PgPo
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert!(matches!(refused[0].intent, Intent::CustomerUpdate(_)));
     assert_eq!(refused[0].ticket_id, None);
-    assert_eq!(refused[0].code, "not_found", "{:?}", refused[0]);
+    assert_eq!(refused[0].code.as_str(), "not_found", "{:?}", refused[0]);
     assert_eq!(bob.replica.status().unsent, 0);
 
     // An agent may not delete customers, signed in or not.

@@ -201,7 +201,7 @@ async fn a_submission_the_server_refuses_becomes_a_draft_again_with_the_reason(p
     assert_eq!(review.expense.merchant.as_deref(), Some("Taxi Sud"));
     let rejections = bob.replica.rejections(Some(claim)).await.unwrap();
     assert_eq!(rejections.len(), 1, "{rejections:?}");
-    assert_eq!(rejections[0].code, "ticket_closed");
+    assert_eq!(rejections[0].code.as_str(), "ticket_closed");
     assert!(
         rejections[0].message.contains("resolved"),
         "the server says why: {}",

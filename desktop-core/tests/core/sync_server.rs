@@ -347,7 +347,7 @@ async fn a_move_the_server_refuses_is_kept_with_its_reason(pool: PgPool) {
         "the server's reason says why: {:?}",
         rejections[0]
     );
-    assert!(!rejections[0].code.is_empty());
+    assert!(!rejections[0].code.as_str().is_empty());
 
     // Syncing again changes nothing: the refusal stays until bob dismisses it.
     bob.sync().await;

@@ -454,19 +454,23 @@ async fn activity(
     )
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Activity {
-            id: r.id.into(),
-            ticket_id: r.ticket_id.map(Into::into),
-            actor_id: r.actor_id.into(),
-            action: r.action,
-            field: r.field,
-            before: r.before,
-            after: r.after,
-            at: r.at,
+    rows.into_iter()
+        .map(|r| {
+            Ok(Activity {
+                id: r.id.into(),
+                ticket_id: r.ticket_id.map(Into::into),
+                actor_id: r.actor_id.into(),
+                action: r
+                    .action
+                    .parse()
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                field: r.field,
+                before: r.before,
+                after: r.after,
+                at: r.at,
+            })
         })
-        .collect())
+        .collect()
 }
 
 async fn customers(
