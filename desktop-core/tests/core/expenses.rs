@@ -260,7 +260,11 @@ async fn a_reviewed_draft_is_filed_on_a_new_claim_ticket() {
     let ticket = f.desk.ticket(claim.id).await.unwrap().ticket;
     assert_eq!(ticket.category, "expense");
     let activity = f.desk.activity(claim.id).await.unwrap();
-    assert!(activity.iter().any(|a| a.action.as_str() == "expense.submitted"));
+    assert!(
+        activity
+            .iter()
+            .any(|a| a.action.as_str() == "expense.submitted")
+    );
     let on_ticket = f
         .desk
         .list_expenses(&ExpenseQuery {
