@@ -566,7 +566,11 @@ async fn an_unknown_kid_is_refused_and_refetched_at_most_once_per_interval() {
         "a kid the issuer does not publish: {err}"
     );
     let err = refusal(&verifier, &token).await;
-    assert_eq!(err.code().as_str(), "token_unknown_key", "still unknown: {err}");
+    assert_eq!(
+        err.code().as_str(),
+        "token_unknown_key",
+        "still unknown: {err}"
+    );
 
     assert_eq!(
         idp.jwks_fetches(),
