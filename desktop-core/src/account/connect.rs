@@ -14,6 +14,7 @@ use super::{
 use crate::error::{DeskError, DeskResult, ErrorCode};
 
 impl Connection {
+    /// Resumes the account saved in the store, as [`Connection::open`] describes.
     pub(super) async fn restore(&self) -> DeskResult<()> {
         let Some(saved) = saved::load(self.inner.desk.store()).await? else {
             return Ok(());

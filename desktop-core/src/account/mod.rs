@@ -8,6 +8,10 @@
 //!
 //! [`Connection`] is the state behind the account commands. Its role in the active tenant is
 //! the role the local [`Desk`] acts with, so the shared permission rules apply locally too.
+//! Its parts: `connect` (which server, the saved session), `sign_in` (the browser flow and
+//! signing out), `tokens` (fresh tokens, retried calls) and `calls` (what is asked of the
+//! server); `oidc`, `server`, `loopback`, `browser`, `keychain` and `saved` are the outside
+//! pieces they drive.
 
 mod browser;
 mod calls;
