@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use tallydesk_shared::sla::{
     self, Calendar, CalendarInput, CalendarRecord, Event, Policy, PolicyInput, SlaState, Target,
     TicketSla, WeeklyHours,
@@ -13,7 +12,7 @@ use tallydesk_shared::sla::{
 use tallydesk_shared::ticket::Priority;
 use tallydesk_shared::{Action, CalendarId, CustomerId, SlaPolicyId, Status, TicketId};
 
-use crate::desk::{Desk, parse_id, parse_text};
+use crate::desk::{Desk, parse_text};
 use crate::error::{DeskError, DeskResult, ErrorCode};
 use crate::time::{from_micros, to_micros};
 
@@ -35,11 +34,7 @@ pub struct SlaAlert {
 impl SlaAlert {
     /// "#42 Printer on fire: first response due in 15 min".
     pub fn message(&self, now: DateTime<Utc>) -> String {
-        let target = match self.target {
-            Target::FirstResponse => "first response",
-            Target::NextResponse => "next response",
-            Target::Resolution => "resolution",
-        };
+        let target = self.target.label();
         let when = match (self.state, self.due_at) {
             (SlaState::AtRisk, Some(due)) => {
                 let minutes = ((due - now).num_seconds().max(0) + 59) / 60;
@@ -99,6 +94,100 @@ struct Clocked {
     history: Vec<(DateTime<Utc>, Event)>,
 }
 
+/// A row of `calendars`: the week and the holidays are JSON.
+#[derive(sqlx::FromRow)]
+struct CalendarRow {
+    id: CalendarId,
+    name: String,
+    time_zone: String,
+    weekly: String,
+    holidays: String,
+    version: i64,
+}
+
+impl CalendarRow {
+    fn into_record(self) -> DeskResult<CalendarRecord> {
+        Ok(CalendarRecord {
+            id: self.id,
+            calendar: CalendarInput {
+                name: self.name,
+                time_zone: self.time_zone,
+                weekly: serde_json::from_str(&self.weekly).map_err(json_err)?,
+                holidays: serde_json::from_str(&self.holidays).map_err(json_err)?,
+            },
+            version: self.version,
+        })
+    }
+}
+
+/// A row of `sla_policies`: the conditions are JSON lists.
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    id: SlaPolicyId,
+    name: String,
+    position: u32,
+    active: bool,
+    priorities: Option<String>,
+    categories: Option<String>,
+    customer_ids: Option<String>,
+    first_response_minutes: Option<u32>,
+    next_response_minutes: Option<u32>,
+    resolution_minutes: Option<u32>,
+    business_hours: bool,
+    calendar_id: Option<CalendarId>,
+    warn_minutes: Option<u32>,
+    version: i64,
+}
+
+impl PolicyRow {
+    fn into_policy(self) -> DeskResult<Policy> {
+        fn list<T: serde::de::DeserializeOwned>(v: Option<String>) -> DeskResult<Option<T>> {
+            v.map(|t| serde_json::from_str(&t).map_err(json_err))
+                .transpose()
+        }
+        Ok(Policy {
+            id: self.id,
+            policy: PolicyInput {
+                name: self.name,
+                position: self.position,
+                active: self.active,
+                priorities: list(self.priorities)?,
+                categories: list(self.categories)?,
+                customer_ids: list(self.customer_ids)?,
+                first_response_minutes: self.first_response_minutes,
+                next_response_minutes: self.next_response_minutes,
+                resolution_minutes: self.resolution_minutes,
+                business_hours: self.business_hours,
+                calendar_id: self.calendar_id,
+                warn_minutes: self.warn_minutes,
+            },
+            version: self.version,
+        })
+    }
+}
+
+/// A ticket as its clock starts: what picks its policy, and when it was created.
+#[derive(sqlx::FromRow)]
+struct ClockedRow {
+    id: TicketId,
+    number: i64,
+    title: String,
+    priority: String,
+    category: String,
+    customer_id: Option<CustomerId>,
+    created_at: i64,
+}
+
+/// A moment of a ticket's history: a status change (`status`) or a public reply (`replier`,
+/// `requester` or `agent`).
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    ticket_id: TicketId,
+    at: i64,
+    status: Option<String>,
+    replier: Option<String>,
+}
+
 fn json_err(e: serde_json::Error) -> DeskError {
     DeskError::new(ErrorCode::Internal, format!("bad SLA settings: {e}"))
 }
@@ -118,27 +207,14 @@ impl Desk {
     }
 
     pub async fn calendars(&self) -> DeskResult<Vec<CalendarRecord>> {
-        let rows = sqlx::query(
+        let rows: Vec<CalendarRow> = sqlx::query_as(
             "select id, name, time_zone, weekly, holidays, version from calendars
               where deleted_at is null and from_server = ? order by name collate nocase",
         )
         .bind(self.sync_scope().is_some())
         .fetch_all(&self.store().pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CalendarRecord {
-                    id: parse_id(r.get::<&str, _>(0))?,
-                    calendar: CalendarInput {
-                        name: r.get(1),
-                        time_zone: r.get(2),
-                        weekly: serde_json::from_str(r.get::<&str, _>(3)).map_err(json_err)?,
-                        holidays: serde_json::from_str(r.get::<&str, _>(4)).map_err(json_err)?,
-                    },
-                    version: r.get(5),
-                })
-            })
-            .collect()
+        rows.into_iter().map(CalendarRow::into_record).collect()
     }
 
     /// Creates a calendar (`id` none) or replaces one at `version`.
@@ -160,7 +236,7 @@ impl Desk {
                     "insert into calendars (id, name, time_zone, weekly, holidays, created_at, updated_at)
                      values (?, ?, ?, ?, ?, ?, ?)",
                 )
-                .bind(id.to_string())
+                .bind(id)
                 .bind(input.name.trim())
                 .bind(&input.time_zone)
                 .bind(weekly)
@@ -182,7 +258,7 @@ impl Desk {
                 .bind(weekly)
                 .bind(holidays)
                 .bind(now)
-                .bind(id.to_string())
+                .bind(id)
                 .bind(version)
                 .bind(version)
                 .execute(&self.store().pool)
@@ -214,7 +290,7 @@ impl Desk {
             "select name from sla_policies
               where calendar_id = ? and deleted_at is null and from_server = 0 limit 1",
         )
-        .bind(id.to_string())
+        .bind(id)
         .fetch_optional(&self.store().pool)
         .await?;
         if let Some(policy) = used {
@@ -227,7 +303,7 @@ impl Desk {
         sqlx::query("update calendars set deleted_at = ?, updated_at = ?, version = version + 1 where id = ?")
             .bind(now)
             .bind(now)
-            .bind(id.to_string())
+            .bind(id)
             .execute(&self.store().pool)
             .await?;
         self.touched();
@@ -236,7 +312,7 @@ impl Desk {
 
     /// Policies in the order they are tried.
     pub async fn sla_policies(&self) -> DeskResult<Vec<Policy>> {
-        let rows = sqlx::query(
+        let rows: Vec<PolicyRow> = sqlx::query_as(
             "select id, name, position, active, priorities, categories, customer_ids,
                     first_response_minutes, next_response_minutes, resolution_minutes,
                     business_hours, calendar_id, warn_minutes, version
@@ -246,35 +322,7 @@ impl Desk {
         .bind(self.sync_scope().is_some())
         .fetch_all(&self.store().pool)
         .await?;
-        fn list<T: serde::de::DeserializeOwned>(v: Option<&str>) -> DeskResult<Option<T>> {
-            v.map(|t| serde_json::from_str(t).map_err(json_err))
-                .transpose()
-        }
-        rows.iter()
-            .map(|r| {
-                Ok(Policy {
-                    id: parse_id(r.get::<&str, _>("id"))?,
-                    policy: PolicyInput {
-                        name: r.get("name"),
-                        position: r.get("position"),
-                        active: r.get("active"),
-                        priorities: list(r.get("priorities"))?,
-                        categories: list(r.get("categories"))?,
-                        customer_ids: list(r.get("customer_ids"))?,
-                        first_response_minutes: r.get("first_response_minutes"),
-                        next_response_minutes: r.get("next_response_minutes"),
-                        resolution_minutes: r.get("resolution_minutes"),
-                        business_hours: r.get("business_hours"),
-                        calendar_id: r
-                            .get::<Option<&str>, _>("calendar_id")
-                            .map(parse_id)
-                            .transpose()?,
-                        warn_minutes: r.get("warn_minutes"),
-                    },
-                    version: r.get("version"),
-                })
-            })
-            .collect()
+        rows.into_iter().map(PolicyRow::into_policy).collect()
     }
 
     /// Creates a policy (`id` none) or replaces one at `version`. Every open ticket's SLA is
@@ -308,7 +356,7 @@ impl Desk {
                 )
                 .bind(now)
                 .bind(now)
-                .bind(new.to_string())
+                .bind(new)
                 .execute(&self.store().pool)
                 .await?;
                 self.touched();
@@ -326,7 +374,7 @@ impl Desk {
                 input,
             )
             .bind(now)
-            .bind(id.to_string())
+            .bind(id)
             .bind(version)
             .bind(version)
             .execute(&self.store().pool)
@@ -358,7 +406,7 @@ impl Desk {
         )
         .bind(now)
         .bind(now)
-        .bind(id.to_string())
+        .bind(id)
         .execute(&self.store().pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -376,19 +424,7 @@ impl Desk {
             .into_iter()
             .filter_map(|c| Some((c.id, c.calendar.parse().ok()?)))
             .collect();
-        Ok(self
-            .sla_policies()
-            .await?
-            .into_iter()
-            .filter(|p| p.policy.active)
-            .map(|p| {
-                let calendar = p
-                    .policy
-                    .calendar_id
-                    .and_then(|c| calendars.get(&c).cloned());
-                (p, calendar)
-            })
-            .collect())
+        Ok(sla::in_force(self.sla_policies().await?, &calendars))
     }
 
     /// Tickets (those listed, or every one not closed) with the history their clocks read.
@@ -397,15 +433,15 @@ impl Desk {
             .map(serde_json::to_string)
             .transpose()
             .map_err(json_err)?;
-        let tickets = sqlx::query(
+        let tickets: Vec<ClockedRow> = sqlx::query_as(
             "select id, number, title, priority, category, customer_id, created_at from tickets
               where deleted_at is null and (?1 is null and status <> 'closed' or id in (select value from json_each(?1)))",
         )
         .bind(&only)
         .fetch_all(&self.store().pool)
         .await?;
-        let events = sqlx::query(
-            "select a.ticket_id, a.at, json_extract(a.after, '$.status'), null
+        let events: Vec<HistoryRow> = sqlx::query_as(
+            "select a.ticket_id, a.at, json_extract(a.after, '$.status') as status, null as replier
                from activity a join tickets t on t.id = a.ticket_id
               where a.field = 'status' and t.deleted_at is null
                 and (?1 is null and t.status <> 'closed' or t.id in (select value from json_each(?1)))
@@ -421,35 +457,31 @@ impl Desk {
         .bind(&only)
         .fetch_all(&self.store().pool)
         .await?;
-        let mut histories: HashMap<String, Vec<(DateTime<Utc>, Event)>> = HashMap::new();
-        for e in &events {
-            let event = match (e.get::<Option<&str>, _>(2), e.get::<Option<&str>, _>(3)) {
+        let mut histories: HashMap<TicketId, Vec<(DateTime<Utc>, Event)>> = HashMap::new();
+        for e in events {
+            let event = match (e.status.as_deref(), e.replier.as_deref()) {
                 (Some(status), _) => Event::Status(parse_text::<Status>(status, "status")?),
                 (None, Some("requester")) => Event::RequesterReply,
                 (None, Some("agent")) => Event::AgentReply,
                 _ => continue,
             };
             histories
-                .entry(e.get(0))
+                .entry(e.ticket_id)
                 .or_default()
-                .push((from_micros(e.get(1)), event));
+                .push((from_micros(e.at), event));
         }
         tickets
-            .iter()
+            .into_iter()
             .map(|t| {
-                let id: String = t.get("id");
-                let mut history = vec![(from_micros(t.get("created_at")), Event::Created)];
-                history.extend(histories.remove(&id).unwrap_or_default());
+                let mut history = vec![(from_micros(t.created_at), Event::Created)];
+                history.extend(histories.remove(&t.id).unwrap_or_default());
                 Ok(Clocked {
-                    id: parse_id(&id)?,
-                    number: t.get("number"),
-                    title: t.get("title"),
-                    priority: parse_text(t.get::<&str, _>("priority"), "priority")?,
-                    category: t.get("category"),
-                    customer: t
-                        .get::<Option<&str>, _>("customer_id")
-                        .map(parse_id)
-                        .transpose()?,
+                    id: t.id,
+                    number: t.number,
+                    title: t.title,
+                    priority: parse_text(&t.priority, "priority")?,
+                    category: t.category,
+                    customer: t.customer_id,
                     history,
                 })
             })
@@ -545,7 +577,7 @@ impl Desk {
             .collect();
         // Events already recorded are the common case on every pass: find them with a read, so
         // the write lock is taken only when something is new.
-        let known: HashSet<(String, String, String, i64)> =
+        let known: HashSet<(TicketId, String, String, i64)> =
             sqlx::query_as("select ticket_id, target, kind, at from sla_alerts")
                 .fetch_all(&self.store().pool)
                 .await?
@@ -553,8 +585,8 @@ impl Desk {
                 .collect();
         let key = |e: &SlaAlert| {
             (
-                e.ticket_id.to_string(),
-                target_key(e.target).to_owned(),
+                e.ticket_id,
+                e.target.as_str().to_owned(),
                 kind_key(e.state).to_owned(),
                 to_micros(e.at),
             )
@@ -598,14 +630,6 @@ impl Desk {
             )
         });
         Ok(watch)
-    }
-}
-
-fn target_key(target: Target) -> &'static str {
-    match target {
-        Target::FirstResponse => "first_response",
-        Target::NextResponse => "next_response",
-        Target::Resolution => "resolution",
     }
 }
 
@@ -663,6 +687,6 @@ fn bind_policy<'q>(query: SqliteQuery<'q>, p: &'q PolicyInput) -> SqliteQuery<'q
         .bind(p.next_response_minutes)
         .bind(p.resolution_minutes)
         .bind(p.business_hours)
-        .bind(p.calendar_id.map(|c| c.to_string()))
+        .bind(p.calendar_id)
         .bind(p.warn_minutes)
 }

@@ -59,7 +59,7 @@ impl SlaEvent {
         format!(
             "{}:{}:{}",
             self.ticket_id,
-            sla::target_text(self.target),
+            self.target.as_str(),
             self.kind.as_str()
         )
     }

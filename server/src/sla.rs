@@ -146,12 +146,8 @@ async fn in_force(
     tx: &mut Tx,
     tenant: TenantId,
 ) -> anyhow::Result<Vec<(Policy, Option<Calendar>)>> {
-    let policies: Vec<Policy> = policies(tx, tenant, None)
-        .await?
-        .into_iter()
-        .filter(|p| p.policy.active)
-        .collect();
-    if policies.is_empty() {
+    let policies = policies(tx, tenant, None).await?;
+    if !policies.iter().any(|p| p.policy.active) {
         return Ok(Vec::new());
     }
     let calendars: HashMap<_, Calendar> = calendars(tx, tenant, None)
@@ -165,16 +161,7 @@ async fn in_force(
             Ok((c.id, parsed))
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(policies
-        .into_iter()
-        .map(|p| {
-            let calendar = p
-                .policy
-                .calendar_id
-                .and_then(|c| calendars.get(&c).cloned());
-            (p, calendar)
-        })
-        .collect())
+    Ok(sla::in_force(policies, &calendars))
 }
 
 // ---- Histories --------------------------------------------------------------------------------
@@ -321,14 +308,6 @@ impl Kind {
     }
 }
 
-pub(crate) fn target_text(target: Target) -> &'static str {
-    match target {
-        Target::FirstResponse => "first_response",
-        Target::NextResponse => "next_response",
-        Target::Resolution => "resolution",
-    }
-}
-
 /// An event the monitor recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recorded {
@@ -469,7 +448,7 @@ pub async fn refresh(
         for (target, kind, at) in d.happened.iter().copied() {
             let key = (
                 ticket.id.as_uuid(),
-                target_text(target).to_owned(),
+                target.as_str().to_owned(),
                 kind.as_str().to_owned(),
             );
             if seen.contains(&key) {
@@ -582,7 +561,7 @@ async fn record(
          on conflict on constraint sla_events_once do nothing",
         event.tenant.as_uuid(),
         event.ticket.as_uuid(),
-        target_text(event.target),
+        event.target.as_str(),
         event.kind.as_str(),
         sla.policy_id.as_uuid(),
         event.at,

@@ -6,7 +6,9 @@
 //! are exact: the hour skipped in spring does not count; the hour repeated in autumn counts
 //! twice when it is inside business hours (it is real time someone waited).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::str::FromStr;
 
 use chrono::{
     DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike,
@@ -267,6 +269,54 @@ pub enum Target {
     NextResponse,
     /// Until the ticket is resolved.
     Resolution,
+}
+
+impl Target {
+    pub const ALL: [Target; 3] = [
+        Target::FirstResponse,
+        Target::NextResponse,
+        Target::Resolution,
+    ];
+
+    /// The name in data and on the wire: `first_response`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Target::FirstResponse => "first_response",
+            Target::NextResponse => "next_response",
+            Target::Resolution => "resolution",
+        }
+    }
+
+    /// The name people read: "first response".
+    pub const fn label(self) -> &'static str {
+        match self {
+            Target::FirstResponse => "first response",
+            Target::NextResponse => "next response",
+            Target::Resolution => "resolution",
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is no SLA [`Target`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an SLA target")]
+pub struct UnknownTarget(pub String);
+
+impl FromStr for Target {
+    type Err = UnknownTarget;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Target::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownTarget(s.to_owned()))
+    }
 }
 
 #[derive(
@@ -643,6 +693,26 @@ impl TicketSla {
             SlaState::Met => 4,
         })
     }
+}
+
+/// The policies in force, in the order they are tried: the active ones of `policies`, each
+/// with its calendar from `calendars` (none when it names none, or one not in `calendars`).
+/// What a ticket's SLA is read under ([`ticket_sla`]), on the server and the desktop alike.
+pub fn in_force(
+    policies: impl IntoIterator<Item = Policy>,
+    calendars: &HashMap<CalendarId, Calendar>,
+) -> Vec<(Policy, Option<Calendar>)> {
+    policies
+        .into_iter()
+        .filter(|p| p.policy.active)
+        .map(|p| {
+            let calendar = p
+                .policy
+                .calendar_id
+                .and_then(|c| calendars.get(&c).cloned());
+            (p, calendar)
+        })
+        .collect()
 }
 
 /// The SLA of a ticket under the first matching policy of `policies` (in order).

@@ -1,7 +1,6 @@
 //! What the local store keeps of the account between runs: never a token.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 use tallydesk_shared::TenantId;
 use tallydesk_shared::api::{AuthProvider, Membership, UserSummary};
 
@@ -33,17 +32,25 @@ fn damaged(e: serde_json::Error) -> DeskError {
     )
 }
 
+/// The `account` row as stored: the providers and the session are JSON.
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    server_url: String,
+    providers: String,
+    session: Option<String>,
+}
+
 pub async fn load(store: &Store) -> DeskResult<Option<Saved>> {
-    let row = sqlx::query("select server_url, providers, session from account where id = 1")
-        .fetch_optional(&store.pool)
-        .await?;
+    let row: Option<AccountRow> =
+        sqlx::query_as("select server_url, providers, session from account where id = 1")
+            .fetch_optional(&store.pool)
+            .await?;
     let Some(row) = row else { return Ok(None) };
-    let providers: String = row.get(1);
-    let session: Option<String> = row.get(2);
     Ok(Some(Saved {
-        server_url: row.get(0),
-        providers: serde_json::from_str(&providers).map_err(damaged)?,
-        session: session
+        server_url: row.server_url,
+        providers: serde_json::from_str(&row.providers).map_err(damaged)?,
+        session: row
+            .session
             .map(|s| serde_json::from_str(&s))
             .transpose()
             .map_err(damaged)?,

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use sqlx::Row;
 use tallydesk_shared::Action;
 use tallydesk_shared::api::Expense;
 use tallydesk_shared::expense::ExpenseStatus;
@@ -158,9 +157,9 @@ pub(crate) async fn replay_create(
                 deleted_at = null
           where expenses.status in ('draft', 'submitted')",
     )
-    .bind(e.id.to_string())
+    .bind(e.id)
     .bind(&me)
-    .bind(e.ticket_id.to_string())
+    .bind(e.ticket_id)
     .bind(&e.merchant)
     .bind(e.spent_on.to_string())
     .bind(&e.currency)
@@ -201,11 +200,11 @@ pub(crate) async fn replay_decide(
           where id = ? and status = 'submitted' and deleted_at is null",
     )
     .bind(status.as_str())
-    .bind(scope.user.id.to_string())
+    .bind(scope.user.id)
     .bind(at)
     .bind(&d.reason)
     .bind(at)
-    .bind(d.id.to_string())
+    .bind(d.id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -220,7 +219,7 @@ pub(crate) async fn revert_refused(tx: &mut Tx, scope: &SyncScope) -> DeskResult
             and intent ->> '$.op' = 'expense.create'",
     )
     .bind(&scope.server_url)
-    .bind(scope.tenant_id.to_string())
+    .bind(scope.tenant_id)
     .fetch_all(&mut **tx)
     .await?;
     for text in refused {
@@ -232,8 +231,8 @@ pub(crate) async fn revert_refused(tx: &mut Tx, scope: &SyncScope) -> DeskResult
               where id = ? and status = 'submitted' and requester_id = ?
                 and id not in (select id from sync_base where entity = 'expense')",
         )
-        .bind(e.id.to_string())
-        .bind(scope.user.id.to_string())
+        .bind(e.id)
+        .bind(scope.user.id)
         .execute(&mut **tx)
         .await?;
     }
@@ -243,7 +242,7 @@ pub(crate) async fn revert_refused(tx: &mut Tx, scope: &SyncScope) -> DeskResult
 /// The receipt images of the server's expenses that are not here yet, at most `limit`:
 /// `(sha256, media_type)`.
 pub async fn missing_receipts(store: &Store, limit: i64) -> DeskResult<Vec<(String, String)>> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, String)> = sqlx::query_as(
         "select distinct b.data ->> '$.receipt.sha256', b.data ->> '$.receipt.media_type'
            from sync_base b join expenses e on e.id = b.id
           where b.entity = 'expense' and b.data ->> '$.receipt.sha256' is not null
@@ -253,7 +252,7 @@ pub async fn missing_receipts(store: &Store, limit: i64) -> DeskResult<Vec<(Stri
     .bind(limit)
     .fetch_all(&store.pool)
     .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    Ok(rows)
 }
 
 /// Keeps a receipt image fetched from the server and points its expenses at it. Bytes that

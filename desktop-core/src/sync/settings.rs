@@ -29,7 +29,7 @@ pub(crate) async fn write_calendars(
                     updated_at = excluded.updated_at, version = excluded.version,
                     from_server = 1, deleted_at = null",
         )
-        .bind(c.id.to_string())
+        .bind(c.id)
         .bind(&c.calendar.name)
         .bind(&c.calendar.time_zone)
         .bind(json(&c.calendar.weekly)?)
@@ -52,7 +52,7 @@ pub(crate) async fn write_policies(tx: &mut Tx, policies: &[Policy], now: i64) -
                                                   updated_at, from_server)
                  values (?, 'Calendar', 'UTC', '{}', ?, ?, 1)",
             )
-            .bind(calendar.to_string())
+            .bind(calendar)
             .bind(now)
             .bind(now)
             .execute(&mut **tx)
@@ -75,7 +75,7 @@ pub(crate) async fn write_policies(tx: &mut Tx, policies: &[Policy], now: i64) -
                     warn_minutes = excluded.warn_minutes, updated_at = excluded.updated_at,
                     version = excluded.version, from_server = 1, deleted_at = null",
         )
-        .bind(p.id.to_string())
+        .bind(p.id)
         .bind(&input.name)
         .bind(input.position)
         .bind(input.active)
@@ -86,7 +86,7 @@ pub(crate) async fn write_policies(tx: &mut Tx, policies: &[Policy], now: i64) -
         .bind(input.next_response_minutes)
         .bind(input.resolution_minutes)
         .bind(input.business_hours)
-        .bind(input.calendar_id.map(|c| c.to_string()))
+        .bind(input.calendar_id)
         .bind(input.warn_minutes)
         .bind(now)
         .bind(p.version)

@@ -465,3 +465,61 @@ fn bad_policies_name_the_field() {
         "category"
     );
 }
+
+#[test]
+fn policies_in_force_are_the_active_ones_in_order_with_their_calendars() {
+    let calendar = CalendarId::new();
+    let policy = |name: &str, active: bool, calendar_id: Option<CalendarId>| Policy {
+        id: SlaPolicyId::new(),
+        policy: PolicyInput {
+            name: name.into(),
+            resolution_minutes: Some(60),
+            business_hours: calendar_id.is_some(),
+            calendar_id,
+            active,
+            ..Default::default()
+        },
+        version: 1,
+    };
+    let office = office("Europe/Paris", &[]);
+    let calendars = HashMap::from([(calendar, office.clone())]);
+    let paired = in_force(
+        [
+            policy("Office hours", true, Some(calendar)),
+            policy("Retired", false, None),
+            policy("Calendar gone", true, Some(CalendarId::new())),
+            policy("Around the clock", true, None),
+        ],
+        &calendars,
+    );
+    let names: Vec<_> = paired
+        .iter()
+        .map(|(p, c)| (p.policy.name.as_str(), c.is_some()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("Office hours", true),
+            ("Calendar gone", false),
+            ("Around the clock", false)
+        ],
+        "inactive policies are left out, the order stays, and a calendar that is not there \
+         leaves the policy counting every minute"
+    );
+    assert_eq!(paired[0].1.as_ref(), Some(&office));
+}
+
+#[test]
+fn targets_are_named_as_on_the_wire() {
+    for target in Target::ALL {
+        let json = serde_json::to_string(&target).unwrap();
+        assert_eq!(
+            json,
+            format!("\"{}\"", target.as_str()),
+            "as_str is the name the server, the desktop and the UI exchange"
+        );
+        assert_eq!(target.as_str().parse::<Target>(), Ok(target));
+        assert_eq!(target.label(), target.as_str().replace('_', " "));
+    }
+    assert!("first response".parse::<Target>().is_err());
+}
