@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tallydesk_shared::activity::ActivityAction;
-use tallydesk_shared::api::ErrorCode;
-use tallydesk_shared::api::{CreateCustomer, Customer, Page, PatchCustomer};
+use tallydesk_shared::api::{CreateCustomer, Customer, ErrorCode, Page, PatchCustomer};
 use tallydesk_shared::ticket::{Company, CustomerName, Email, FieldError, Notes, Phone};
 use tallydesk_shared::{Action, CustomerId, TicketId};
 

@@ -8,12 +8,12 @@
 //! inputs change, and [`refresh`] runs in the transaction of every such change.
 
 use std::collections::{HashMap, HashSet};
-use tallydesk_shared::activity::ActivityAction;
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use sqlx::{Postgres, Transaction};
+use tallydesk_shared::activity::ActivityAction;
 use tallydesk_shared::api::SlaTarget;
 use tallydesk_shared::sla::{
     self, Calendar, CalendarInput, CalendarRecord, Event, Policy, PolicyInput, SlaState, Target,

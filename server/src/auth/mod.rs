@@ -5,13 +5,13 @@ pub mod jwt;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tallydesk_shared::activity::ActivityAction;
-use tallydesk_shared::api::ErrorCode;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use sqlx::{Postgres, Transaction};
+use tallydesk_shared::activity::ActivityAction;
+use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::ticket::{Email, TenantName};
 use tallydesk_shared::{Role, TenantId, UserId};
 

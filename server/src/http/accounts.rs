@@ -6,8 +6,9 @@ use axum::http::StatusCode;
 use serde_json::json;
 use tallydesk_shared::Action;
 use tallydesk_shared::activity::ActivityAction;
-use tallydesk_shared::api::ErrorCode;
-use tallydesk_shared::api::{AuthConfig, AuthProvider, ChangePassword, CreateAccount, Member};
+use tallydesk_shared::api::{
+    AuthConfig, AuthProvider, ChangePassword, CreateAccount, ErrorCode, Member,
+};
 use tallydesk_shared::ticket::Email;
 
 use super::extract::Json;

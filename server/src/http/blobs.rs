@@ -5,8 +5,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use tallydesk_shared::api::ErrorCode;
-use tallydesk_shared::api::ReceiptRef;
+use tallydesk_shared::api::{ErrorCode, ReceiptRef};
 use tallydesk_shared::{Access, Action};
 
 use super::extract::Path;

@@ -4,8 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 use tallydesk_shared::activity::ActivityAction;
-use tallydesk_shared::api::ErrorCode;
-use tallydesk_shared::api::{CreateInvitation, Invitation, Member, Page, PatchMember};
+use tallydesk_shared::api::{CreateInvitation, ErrorCode, Invitation, Member, Page, PatchMember};
 use tallydesk_shared::ticket::Email;
 use tallydesk_shared::{Action, InvitationId, Role, UserId};
 

@@ -5,8 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use tallydesk_shared::activity::ActivityAction;
-use tallydesk_shared::api::ErrorCode;
-use tallydesk_shared::api::{Page, PatchCalendar, PatchSlaPolicy};
+use tallydesk_shared::api::{ErrorCode, Page, PatchCalendar, PatchSlaPolicy};
 use tallydesk_shared::sla::{CalendarInput, CalendarRecord, Policy, PolicyInput};
 use tallydesk_shared::ticket::FieldError;
 use tallydesk_shared::{Action, CalendarId, SlaPolicyId};

@@ -12,7 +12,6 @@
 //! links, with the account's password.
 
 use std::net::SocketAddr;
-use tallydesk_shared::activity::ActivityAction;
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -21,6 +20,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use tallydesk_shared::activity::ActivityAction;
 use tallydesk_shared::ticket::{Email, FieldError};
 use tallydesk_shared::{TenantId, UserId};
 use uuid::Uuid;

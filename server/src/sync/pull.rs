@@ -1,13 +1,12 @@
 //! `GET /api/v1/sync/pull`: the tenant's changes after a cursor, as the caller may see them.
 
 use std::collections::HashMap;
-use tallydesk_shared::api::ErrorCode;
 
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use sqlx::{Postgres, Transaction};
-use tallydesk_shared::api::{Activity, Comment, Customer, Member};
+use tallydesk_shared::api::{Activity, Comment, Customer, ErrorCode, Member};
 use tallydesk_shared::sync::{Change, ChangeOp, Cursor, Entity, MAX_PULL_LIMIT, PullResponse};
 use tallydesk_shared::{Access, Action, Role, TenantId};
 use uuid::Uuid;

@@ -5,9 +5,8 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use sqlx::Executor as _;
-use tallydesk_shared::api::ErrorCode;
 use tallydesk_shared::api::{
-    CreateComment, CreateCustomer, CreateTicket, PatchCustomer, PatchTicket, TransitionRequest,
+    CreateComment, CreateCustomer, CreateTicket, ErrorCode, PatchCustomer, TransitionRequest,
 };
 use tallydesk_shared::sync::{
     ClientId, Intent, MAX_PUSH_MUTATIONS, Mutation, MutationResult, MutationStatus, PushRequest,
@@ -181,16 +180,7 @@ async fn intent(scope: &mut Scope, intent: &Intent, now: DateTime<Utc>) -> ApiRe
             tickets::create(scope, t.id, &body, now).await?;
         }
         Intent::TicketUpdate(u) => {
-            let body = PatchTicket {
-                title: u.title.clone(),
-                description: u.description.clone(),
-                priority: u.priority,
-                category: u.category.clone(),
-                assignee_id: u.assignee_id,
-                customer_id: u.customer_id,
-                version: None,
-            };
-            tickets::update(scope, u.id, &body, Some(u.base_version), now).await?;
+            tickets::update(scope, u.id, &u.patch(), Some(u.base_version), now).await?;
         }
         Intent::TicketTransition(t) => {
             let body = TransitionRequest {

@@ -152,6 +152,20 @@ impl TicketUpdate {
             customer_id: changed(&before.customer_id, &after.customer_id),
         }
     }
+
+    /// The edit as the person made it, as a patch with no version check: the server merges it
+    /// field by field, and the desktop replays it the same way.
+    pub fn patch(&self) -> PatchTicket {
+        PatchTicket {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            priority: self.priority,
+            category: self.category.clone(),
+            assignee_id: self.assignee_id,
+            customer_id: self.customer_id,
+            version: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use tallydesk_shared::activity::ActivityAction;
-use tallydesk_shared::api::{Customer, PatchTicket, Ticket};
+use tallydesk_shared::api::{Customer, Ticket};
 use tallydesk_shared::permission::access;
 use tallydesk_shared::sync::{Entity, Intent};
 use tallydesk_shared::{Action, TicketId};
@@ -138,21 +138,9 @@ async fn replay_one(tx: &mut Tx, scope: &SyncScope, intent: &Intent, at: i64) ->
         Intent::TicketCreate(c) => ticket::create(&mut step, actor, c, None, at)
             .await
             .map(drop),
-        Intent::TicketUpdate(u) => {
-            // The edit as the person made it; the server merges it field by field.
-            let patch = PatchTicket {
-                title: u.title.clone(),
-                description: u.description.clone(),
-                priority: u.priority,
-                category: u.category.clone(),
-                assignee_id: u.assignee_id,
-                customer_id: u.customer_id,
-                version: None,
-            };
-            ticket::update(&mut step, actor, u.id, &patch, at)
-                .await
-                .map(drop)
-        }
+        Intent::TicketUpdate(u) => ticket::update(&mut step, actor, u.id, &u.patch(), at)
+            .await
+            .map(drop),
         Intent::TicketTransition(t) => ticket::transition(
             &mut step,
             actor,
