@@ -15,8 +15,8 @@ use tallydesk_shared::api::{
     ErrorCode, Expense, ExpenseApproval, ExpenseLine, ExpensePolicy, ReceiptRef,
 };
 use tallydesk_shared::expense::{
-    Currency, EXPENSE_CATEGORIES, ExpenseStatus, ItemDescription, MAX_MINOR, Merchant,
-    OwnExpense, approvals_required,
+    Currency, EXPENSE_CATEGORIES, ExpenseStatus, ItemDescription, MAX_MINOR, Merchant, OwnExpense,
+    approvals_required,
 };
 use tallydesk_shared::sync::{ExpenseCreate, ExpenseDecide};
 use tallydesk_shared::ticket::FieldError;
@@ -416,7 +416,9 @@ pub(crate) async fn decide(
         )
         .execute(&mut *scope.tx)
         .await?;
-        approvals = u32::try_from(given.len()).unwrap_or(u32::MAX).saturating_add(1);
+        approvals = u32::try_from(given.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
     }
     if d.approve && approvals < required {
         // The first of two: the expense stays submitted, and changes so sync carries it.

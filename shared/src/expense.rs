@@ -217,8 +217,16 @@ mod tests {
 
     #[test]
     fn two_approvals_only_above_the_tenants_amount() {
-        assert_eq!(approvals_required(1_000_000, None), 1, "no setting: one approval");
-        assert_eq!(approvals_required(50_000, Some(50_000)), 1, "at the amount: one");
+        assert_eq!(
+            approvals_required(1_000_000, None),
+            1,
+            "no setting: one approval"
+        );
+        assert_eq!(
+            approvals_required(50_000, Some(50_000)),
+            1,
+            "at the amount: one"
+        );
         assert_eq!(approvals_required(50_001, Some(50_000)), 2, "above it: two");
         assert_eq!(approvals_required(1, Some(0)), 2);
     }

@@ -384,19 +384,19 @@ impl Desk {
             .await?
         } else {
             sqlx::query(
-            "update expenses set status = ?, decided_by = ?, decided_at = ?, decision_note = ?,
+                "update expenses set status = ?, decided_by = ?, decided_at = ?, decision_note = ?,
                     updated_at = ?, version = version + 1
               where id = ? and version = ? and status = 'submitted'",
-        )
-        .bind(status.as_str())
-        .bind(self.me().id)
-        .bind(to_micros(now))
-        .bind(note.as_ref().map(Notes::as_str))
-        .bind(to_micros(now))
-        .bind(id)
-        .bind(version)
-        .execute(&mut *tx)
-        .await?
+            )
+            .bind(status.as_str())
+            .bind(self.me().id)
+            .bind(to_micros(now))
+            .bind(note.as_ref().map(Notes::as_str))
+            .bind(to_micros(now))
+            .bind(id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?
         };
         if done.rows_affected() == 0 {
             return Err(DeskError::stale("expense"));

@@ -645,5 +645,9 @@ async fn nobody_decides_an_expense_they_filed() {
         .decide_expense(own.id, true, None, own.version)
         .await
         .unwrap();
-    assert_eq!(approved.status, ExpenseStatus::Approved, "someone else's: decided");
+    assert_eq!(
+        approved.status,
+        ExpenseStatus::Approved,
+        "someone else's: decided"
+    );
 }

@@ -243,7 +243,13 @@ async fn an_offline_decision_the_server_would_refuse_is_refused_here_and_approva
         .unwrap();
 
     // Bob, an agent, files on his own claim, then tries to approve it himself offline.
-    let filed = file(&bob, "Hotel Azur", "142.00", ClaimTarget::New { title: None }).await;
+    let filed = file(
+        &bob,
+        "Hotel Azur",
+        "142.00",
+        ClaimTarget::New { title: None },
+    )
+    .await;
     assert!(
         !bob.fixture.desk.expense(filed.id).await.unwrap().decidable,
         "an approver is not offered their own expense"
@@ -254,15 +260,26 @@ async fn an_offline_decision_the_server_would_refuse_is_refused_here_and_approva
         .decide_expense(filed.id, true, None, filed.version)
         .await
         .unwrap_err();
-    assert_eq!(err.code, ErrorCode::OwnExpense, "as the server would answer");
+    assert_eq!(
+        err.code,
+        ErrorCode::OwnExpense,
+        "as the server would answer"
+    );
     bob.sync().await;
     bob.replica.refresh_status().await.unwrap();
-    assert_eq!(bob.replica.status().rejected, 0, "nothing refused was queued");
+    assert_eq!(
+        bob.replica.status().rejected,
+        0,
+        "nothing refused was queued"
+    );
 
     // Ana gets it with the rule the server applies: two approvals.
     ana.sync().await;
     let at_ana = ana.fixture.desk.expense(filed.id).await.unwrap();
-    assert_eq!(at_ana.expense.approvals_required, 2, "142.00 is above 10.00");
+    assert_eq!(
+        at_ana.expense.approvals_required, 2,
+        "142.00 is above 10.00"
+    );
     assert!(at_ana.expense.approved_by.is_empty());
     assert!(at_ana.decidable);
 
@@ -273,7 +290,11 @@ async fn an_offline_decision_the_server_would_refuse_is_refused_here_and_approva
         .decide_expense(filed.id, true, None, at_ana.expense.version)
         .await
         .unwrap();
-    assert_eq!(first.status, ExpenseStatus::Submitted, "one approval of two");
+    assert_eq!(
+        first.status,
+        ExpenseStatus::Submitted,
+        "one approval of two"
+    );
     assert_eq!(first.approved_by, vec![ana.fixture.desk.me().id]);
     let pending = ana.fixture.desk.expense(filed.id).await.unwrap();
     assert!(!pending.decidable, "she does not approve it twice");
@@ -286,7 +307,11 @@ async fn an_offline_decision_the_server_would_refuse_is_refused_here_and_approva
     assert_eq!(twice.code, ErrorCode::AlreadyApproved);
     ana.sync().await;
     ana.replica.refresh_status().await.unwrap();
-    assert_eq!(ana.replica.status().rejected, 0, "the server took her approval");
+    assert_eq!(
+        ana.replica.status().rejected,
+        0,
+        "the server took her approval"
+    );
     let synced = ana.fixture.desk.expense(filed.id).await.unwrap().expense;
     assert_eq!(synced.status, ExpenseStatus::Submitted);
     assert_eq!(synced.approved_by, vec![ana.fixture.desk.me().id], "1 of 2");

@@ -372,7 +372,11 @@ async fn nobody_approves_or_rejects_an_expense_they_submitted(pool: PgPool) {
     assert_eq!(filed[0]["status"], "applied", "{filed:?}");
 
     for (approve, reason) in [(true, None), (false, Some("Changed my mind"))] {
-        let own = push(&team.agent, json!([decide(expense, ticket, approve, reason)])).await;
+        let own = push(
+            &team.agent,
+            json!([decide(expense, ticket, approve, reason)]),
+        )
+        .await;
         assert_eq!(own[0]["status"], "rejected");
         assert_eq!(
             own[0]["code"], "own_expense",
@@ -421,7 +425,10 @@ async fn a_receipt_must_be_one_the_submitter_uploaded_in_the_tenant(pool: PgPool
     )
     .await;
     assert_eq!(never_uploaded[0]["status"], "rejected");
-    assert_eq!(never_uploaded[0]["code"], "invalid_field", "{never_uploaded:?}");
+    assert_eq!(
+        never_uploaded[0]["code"], "invalid_field",
+        "{never_uploaded:?}"
+    );
     let message = never_uploaded[0]["message"].as_str().unwrap();
     assert!(
         message.contains("receipt.sha256") && message.contains("upload"),
@@ -465,7 +472,10 @@ async fn a_receipt_must_be_one_the_submitter_uploaded_in_the_tenant(pool: PgPool
     )
     .await;
     assert_eq!(filed[0]["status"], "applied", "{filed:?}");
-    assert_eq!(expenses_of(&team.requester, ticket).await[0]["receipt"]["sha256"], sha);
+    assert_eq!(
+        expenses_of(&team.requester, ticket).await[0]["receipt"]["sha256"],
+        sha
+    );
 }
 
 async fn set_dual_approval(user: &User, above_minor: Value) -> tallydesk_testkit::Reply {
@@ -486,7 +496,11 @@ async fn above_the_tenants_amount_two_different_approvers_approve(pool: PgPool) 
         .get("/api/v1/tenant/expense-policy")
         .await
         .expect(StatusCode::OK);
-    assert_eq!(policy, json!({ "dual_approval_above_minor": null }), "off by default");
+    assert_eq!(
+        policy,
+        json!({ "dual_approval_above_minor": null }),
+        "off by default"
+    );
     let refused = set_dual_approval(&team.agent, json!(1000)).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "admins set it");
     let negative = set_dual_approval(&team.admin, json!(-1)).await;
@@ -506,10 +520,7 @@ async fn above_the_tenants_amount_two_different_approvers_approve(pool: PgPool) 
     let mut third = lunch(refused_later, ticket);
     third["seq"] = json!(3);
     let filed = push(&team.requester, json!([lunch(big, ticket), cheap, third])).await;
-    assert!(
-        filed.iter().all(|r| r["status"] == "applied"),
-        "{filed:?}"
-    );
+    assert!(filed.iter().all(|r| r["status"] == "applied"), "{filed:?}");
     let seen = expenses_of(&team.agent, ticket).await;
     let of = |id: Uuid| {
         seen.iter()
@@ -518,7 +529,11 @@ async fn above_the_tenants_amount_two_different_approvers_approve(pool: PgPool) 
             .unwrap()
     };
     assert_eq!(of(big)["approvals_required"], 2, "12.50 is above 10.00");
-    assert_eq!(of(small)["approvals_required"], 1, "at the amount: one approval");
+    assert_eq!(
+        of(small)["approvals_required"],
+        1,
+        "at the amount: one approval"
+    );
 
     let single = push(&team.agent, json!([decide(small, ticket, true, None)])).await;
     assert_eq!(single[0]["status"], "applied");
@@ -526,13 +541,25 @@ async fn above_the_tenants_amount_two_different_approvers_approve(pool: PgPool) 
     assert_eq!(first[0]["status"], "applied", "{first:?}");
     let listed = expenses_of(&team.requester, ticket).await;
     let e = listed.iter().find(|e| e["id"] == big.to_string()).unwrap();
-    assert_eq!(e["status"], "submitted", "one approval of two decides nothing");
+    assert_eq!(
+        e["status"], "submitted",
+        "one approval of two decides nothing"
+    );
     assert_eq!(e["decided_by"], Value::Null);
     assert_eq!(e["approvals"].as_array().unwrap().len(), 1);
     assert_eq!(e["approvals"][0]["by"], team.agent.user_id().await);
-    assert_eq!(e["version"], 2, "the first approval changes the expense, so sync carries it");
-    let small_now = listed.iter().find(|e| e["id"] == small.to_string()).unwrap();
-    assert_eq!(small_now["status"], "approved", "below the amount one approval does");
+    assert_eq!(
+        e["version"], 2,
+        "the first approval changes the expense, so sync carries it"
+    );
+    let small_now = listed
+        .iter()
+        .find(|e| e["id"] == small.to_string())
+        .unwrap();
+    assert_eq!(
+        small_now["status"], "approved",
+        "below the amount one approval does"
+    );
 
     let again = push(&team.agent, json!([decide(big, ticket, true, None)])).await;
     assert_eq!(
@@ -551,7 +578,11 @@ async fn above_the_tenants_amount_two_different_approvers_approve(pool: PgPool) 
     assert_eq!(e["approvals"].as_array().unwrap().len(), 2);
 
     // A rejection at any point rejects, even after a first approval.
-    push(&team.agent, json!([decide(refused_later, ticket, true, None)])).await;
+    push(
+        &team.agent,
+        json!([decide(refused_later, ticket, true, None)]),
+    )
+    .await;
     let rejected = push(
         &team.admin,
         json!([decide(refused_later, ticket, false, Some("Duplicate"))]),
@@ -571,18 +602,24 @@ async fn above_the_tenants_amount_two_different_approvers_approve(pool: PgPool) 
         .iter()
         .find(|c| c["id"] == big.to_string())
         .expect("synced");
-    assert_eq!(big_pulled["data"]["approvals"].as_array().unwrap().len(), 2, "sync carries the approvals");
+    assert_eq!(
+        big_pulled["data"]["approvals"].as_array().unwrap().len(),
+        2,
+        "sync carries the approvals"
+    );
 
     let trail = team
         .requester
         .get(&format!("/api/v1/tickets/{ticket}/activity"))
         .await
         .expect(StatusCode::OK);
-    let counted = trail["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|a| a["action"] == "expense.approved" && a["after"]["approvals"] == 1
-            && a["after"]["approvals_required"] == 2);
-    assert!(counted, "the trail says which approval of two it was: {trail}");
+    let counted = trail["items"].as_array().unwrap().iter().any(|a| {
+        a["action"] == "expense.approved"
+            && a["after"]["approvals"] == 1
+            && a["after"]["approvals_required"] == 2
+    });
+    assert!(
+        counted,
+        "the trail says which approval of two it was: {trail}"
+    );
 }
