@@ -363,6 +363,10 @@ describe('reviewing a receipt', () => {
     await screen.findByText(/1 of 2 approvals: waiting for a second approver/);
     expect(screen.queryByRole('note', { name: 'Decision' }), 'one approval of two decides nothing').toBeNull();
     expect(screen.queryByRole('button', { name: /^Approve / }), 'the same approver does not approve twice').toBeNull();
+
+    goTo({ name: 'ticket', id: ticket.id });
+    const section = await screen.findByRole('region', { name: /Expenses/ });
+    expect(within(section).getByRole('listitem', { name: /^BOOK TA/ }), 'the claim shows it too').toHaveTextContent('1 of 2 approvals');
   });
 });
 
