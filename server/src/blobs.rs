@@ -10,9 +10,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::body::Bytes;
+use chrono::{DateTime, Utc};
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
-use tallydesk_shared::TenantId;
+use sqlx::{Postgres, Transaction};
+use tallydesk_shared::{TenantId, UserId};
 
 /// The largest blob accepted, in bytes (20 MiB).
 pub const MAX_BLOB_BYTES: usize = 20 << 20;
@@ -74,6 +76,48 @@ impl std::fmt::Display for Sha256 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Records that `user` uploaded the blob (stored already) in the tenant; uploading it again
+/// changes nothing. An expense names only a receipt its submitter uploaded.
+#[tracing::instrument(skip_all, err)]
+pub(crate) async fn record_upload(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+    sha256: &Sha256,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into blob_uploads (tenant_id, sha256, uploaded_by, uploaded_at)
+         values ($1, $2, $3, $4)
+         on conflict (tenant_id, sha256, uploaded_by) do nothing",
+        tenant.as_uuid(),
+        sha256.as_str(),
+        user.as_uuid(),
+        now,
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether `user` uploaded the blob in the transaction's tenant.
+#[tracing::instrument(skip_all, err)]
+pub(crate) async fn uploaded_by(
+    tx: &mut Transaction<'static, Postgres>,
+    sha256: &Sha256,
+    user: UserId,
+) -> sqlx::Result<bool> {
+    let found = sqlx::query_scalar!(
+        "select exists (select 1 from blob_uploads where sha256 = $1 and uploaded_by = $2)
+             as \"found!\"",
+        sha256.as_str(),
+        user.as_uuid(),
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(found)
 }
 
 /// Where blobs are kept.

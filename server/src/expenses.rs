@@ -1,13 +1,23 @@
 //! Expenses: filed on expense-claim tickets from the desktop (sync's `expense.create`), then
 //! approved or rejected (`expense.decide`). A submitted expense never changes otherwise; the
 //! database refuses it too (`expenses_immutable`).
+//!
+//! Segregation of duties: an expense names only a receipt its submitter uploaded; nobody
+//! decides an expense they submitted; and above the tenant's dual-approval amount
+//! ([`ExpensePolicy`]) an expense stays submitted after a first approval until a second,
+//! different approver approves it (a rejection at any point rejects it).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use sqlx::{Postgres, Transaction};
 use tallydesk_shared::activity::ActivityAction;
-use tallydesk_shared::api::{ErrorCode, Expense, ExpenseLine, ReceiptRef};
-use tallydesk_shared::expense::{Currency, EXPENSE_CATEGORIES, ItemDescription, Merchant};
+use tallydesk_shared::api::{
+    ErrorCode, Expense, ExpenseApproval, ExpenseLine, ExpensePolicy, ReceiptRef,
+};
+use tallydesk_shared::expense::{
+    Currency, EXPENSE_CATEGORIES, ExpenseStatus, ItemDescription, MAX_MINOR, Merchant, OwnExpense,
+    approvals_required,
+};
 use tallydesk_shared::sync::{ExpenseCreate, ExpenseDecide};
 use tallydesk_shared::ticket::FieldError;
 use tallydesk_shared::{Action, Status, TicketId};
@@ -47,6 +57,9 @@ struct ExpenseRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: i64,
+    /// `[{by, at}]`, oldest first.
+    approvals: serde_json::Value,
+    dual_approval_above_minor: Option<i64>,
 }
 
 impl TryFrom<ExpenseRow> for Expense {
@@ -63,10 +76,19 @@ impl TryFrom<ExpenseRow> for Expense {
             }),
             _ => None,
         };
+        let approvals: Vec<ExpenseApproval> =
+            serde_json::from_value(r.approvals).map_err(|_| corrupt("approvals"))?;
+        let status: ExpenseStatus = r.status.parse().map_err(|_| corrupt("status"))?;
+        // Pending: what the tenant's rule asks now. Decided: what it took.
+        let approvals_required = if status == ExpenseStatus::Submitted {
+            approvals_required(r.amount_minor, r.dual_approval_above_minor)
+        } else {
+            u32::try_from(approvals.len()).unwrap_or(u32::MAX).max(1)
+        };
         Ok(Expense {
             id: r.id.into(),
             ticket_id: r.ticket_id.into(),
-            status: r.status.parse().map_err(|_| corrupt("status"))?,
+            status,
             merchant: r.merchant,
             spent_on: r.spent_on,
             currency: r.currency,
@@ -82,6 +104,8 @@ impl TryFrom<ExpenseRow> for Expense {
             decided_by: r.decided_by.map(Into::into),
             decided_at: r.decided_at,
             reason: r.reason,
+            approvals,
+            approvals_required,
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
@@ -92,18 +116,15 @@ impl TryFrom<ExpenseRow> for Expense {
 /// The expenses filed on a claim ticket, oldest first, for whoever may see the ticket.
 pub(crate) async fn for_ticket(scope: &mut Scope, id: TicketId) -> ApiResult<Vec<Expense>> {
     tickets::load(scope, id, Action::ViewTicket).await?;
-    let rows = sqlx::query_as!(
-        ExpenseRow,
-        "select id, ticket_id, status, merchant, spent_on, currency, amount_minor, subtotal_minor,
-                tax_minor, category, items, note, receipt_sha256, receipt_media_type, receipt_size,
-                submitted_by, submitted_at, decided_by, decided_at, reason, created_at, updated_at,
-                version
-           from expenses where ticket_id = $1 order by created_at, id",
+    let ids = sqlx::query_scalar!(
+        "select id from expenses where ticket_id = $1 order by created_at, id",
         id.as_uuid()
     )
     .fetch_all(&mut *scope.tx)
     .await?;
-    rows.into_iter().map(Expense::try_from).collect()
+    let mut expenses = by_ids(&mut scope.tx, &ids).await?;
+    expenses.sort_by_key(|e| ids.iter().position(|id| *id == e.id.as_uuid()));
+    Ok(expenses)
 }
 
 /// The expenses with these ids, in no particular order (one query, for sync's pull).
@@ -113,11 +134,19 @@ pub(crate) async fn by_ids(
 ) -> ApiResult<Vec<Expense>> {
     let rows = sqlx::query_as!(
         ExpenseRow,
-        "select id, ticket_id, status, merchant, spent_on, currency, amount_minor, subtotal_minor,
-                tax_minor, category, items, note, receipt_sha256, receipt_media_type, receipt_size,
-                submitted_by, submitted_at, decided_by, decided_at, reason, created_at, updated_at,
-                version
-           from expenses where id = any($1)",
+        r#"select e.id, e.ticket_id, e.status, e.merchant, e.spent_on, e.currency,
+                  e.amount_minor, e.subtotal_minor, e.tax_minor, e.category, e.items, e.note,
+                  e.receipt_sha256, e.receipt_media_type, e.receipt_size, e.submitted_by,
+                  e.submitted_at, e.decided_by, e.decided_at, e.reason, e.created_at,
+                  e.updated_at, e.version,
+                  coalesce((select jsonb_agg(jsonb_build_object('by', a.approved_by,
+                                                                'at', a.approved_at)
+                                             order by a.approved_at, a.approved_by)
+                              from expense_approvals a where a.expense_id = e.id),
+                           '[]') as "approvals!",
+                  (select t.dual_approval_above_minor from tenants t where t.id = e.tenant_id)
+                      as dual_approval_above_minor
+             from expenses e where e.id = any($1)"#,
         ids
     )
     .fetch_all(&mut **tx)
@@ -258,6 +287,18 @@ pub(crate) async fn create(
             ),
         ));
     }
+    if let Some((sha256, _, _)) = &p.receipt
+        && !blobs::uploaded_by(&mut scope.tx, sha256, scope.user).await?
+    {
+        return Err(FieldError::Invalid {
+            field: "receipt.sha256",
+            message: format!(
+                "you have not uploaded receipt image {sha256} in this tenant: upload it \
+                 (PUT /api/v1/blobs/{sha256}) before filing the expense that names it"
+            ),
+        }
+        .into());
+    }
     let items = serde_json::to_value(&p.items).map_err(anyhow::Error::from)?;
     let (sha256, media_type, size) = match &p.receipt {
         Some((sha, media_type, size)) => (
@@ -311,7 +352,9 @@ pub(crate) async fn create(
     load(scope, e.id).await
 }
 
-/// Approves or rejects a submitted expense, once; a rejection says why.
+/// Approves or rejects a submitted expense, once; a rejection says why. Never by its
+/// submitter (`own_expense`). Above the tenant's dual-approval amount, a first approval is
+/// recorded and the expense stays submitted until a different approver approves it too.
 pub(crate) async fn decide(
     scope: &mut Scope,
     d: &ExpenseDecide,
@@ -321,8 +364,11 @@ pub(crate) async fn decide(
     // The ticket first, like every other write to it, then the expense.
     tickets::load_for_update(scope, d.ticket_id, Action::DecideExpense).await?;
     let expense = sqlx::query!(
-        "select status, merchant, currency, amount_minor from expenses
-          where id = $1 and ticket_id = $2 for update",
+        "select e.status, e.merchant, e.currency, e.amount_minor, e.submitted_by,
+                (select t.dual_approval_above_minor from tenants t where t.id = e.tenant_id)
+                    as dual_approval_above_minor
+           from expenses e
+          where e.id = $1 and e.ticket_id = $2 for update of e",
         d.id.as_uuid(),
         d.ticket_id.as_uuid(),
     )
@@ -335,6 +381,8 @@ pub(crate) async fn decide(
             format!("this expense was {} already", expense.status),
         ));
     }
+    OwnExpense::check(expense.submitted_by.into(), scope.user)
+        .map_err(|refused| ApiError::conflict(ErrorCode::OwnExpense, refused.to_string()))?;
     let reason = optional_text("reason", d.reason.as_deref())?;
     if !d.approve && reason.is_none() {
         return Err(FieldError::Invalid {
@@ -343,21 +391,72 @@ pub(crate) async fn decide(
         }
         .into());
     }
-    let status = if d.approve { "approved" } else { "rejected" };
-    sqlx::query!(
-        "update expenses set status = $2, decided_by = $3, decided_at = $4, reason = $5,
-                updated_at = $4, version = version + 1
-          where id = $1",
-        d.id.as_uuid(),
-        status,
-        scope.user.as_uuid(),
-        now,
-        reason,
-    )
-    .execute(&mut *scope.tx)
-    .await?;
+    let required = approvals_required(expense.amount_minor, expense.dual_approval_above_minor);
+    let mut approvals = 0;
+    if d.approve {
+        let given = sqlx::query_scalar!(
+            "select approved_by from expense_approvals where expense_id = $1",
+            d.id.as_uuid(),
+        )
+        .fetch_all(&mut *scope.tx)
+        .await?;
+        if given.contains(&scope.user.as_uuid()) {
+            return Err(ApiError::conflict(
+                ErrorCode::AlreadyApproved,
+                "you approved this expense already: it needs another approver's approval",
+            ));
+        }
+        sqlx::query!(
+            "insert into expense_approvals (tenant_id, expense_id, approved_by, approved_at)
+             values ($1, $2, $3, $4)",
+            scope.tenant.as_uuid(),
+            d.id.as_uuid(),
+            scope.user.as_uuid(),
+            now,
+        )
+        .execute(&mut *scope.tx)
+        .await?;
+        approvals = u32::try_from(given.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+    }
+    if d.approve && approvals < required {
+        // The first of two: the expense stays submitted, and changes so sync carries it.
+        sqlx::query!(
+            "update expenses set updated_at = $2, version = version + 1 where id = $1",
+            d.id.as_uuid(),
+            now,
+        )
+        .execute(&mut *scope.tx)
+        .await?;
+    } else {
+        let status = if d.approve { "approved" } else { "rejected" };
+        sqlx::query!(
+            "update expenses set status = $2, decided_by = $3, decided_at = $4, reason = $5,
+                    updated_at = $4, version = version + 1
+              where id = $1",
+            d.id.as_uuid(),
+            status,
+            scope.user.as_uuid(),
+            now,
+            reason,
+        )
+        .execute(&mut *scope.tx)
+        .await?;
+    }
     touch_ticket(scope, d.ticket_id, now).await?;
     let currency = Currency::parse(&expense.currency)?;
+    let mut after = json!({
+        "expense_id": d.id,
+        "merchant": expense.merchant,
+        "total": currency.format_amount(expense.amount_minor),
+        "currency": currency.as_str(),
+        "reason": reason,
+    });
+    if d.approve && required > 1 {
+        after["approvals"] = json!(approvals);
+        after["approvals_required"] = json!(required);
+    }
     activity::record(
         &mut scope.tx,
         scope.tenant,
@@ -371,16 +470,67 @@ pub(crate) async fn decide(
             },
             d.ticket_id,
         )
-        .after(json!({
-            "expense_id": d.id,
-            "merchant": expense.merchant,
-            "total": currency.format_amount(expense.amount_minor),
-            "currency": currency.as_str(),
-            "reason": reason,
-        })),
+        .after(after),
     )
     .await?;
     load(scope, d.id).await
+}
+
+/// The tenant's rules for deciding expenses, for any member.
+pub(crate) async fn policy(scope: &mut Scope) -> ApiResult<ExpensePolicy> {
+    let dual_approval_above_minor = sqlx::query_scalar!(
+        "select dual_approval_above_minor from tenants where id = $1",
+        scope.tenant.as_uuid()
+    )
+    .fetch_one(&mut *scope.tx)
+    .await?;
+    Ok(ExpensePolicy {
+        dual_approval_above_minor,
+    })
+}
+
+/// Sets the tenant's rules for deciding expenses (admins). Expenses waiting for a decision
+/// follow the new rule from their next decision on.
+pub(crate) async fn set_policy(
+    scope: &mut Scope,
+    policy: &ExpensePolicy,
+    now: DateTime<Utc>,
+) -> ApiResult<ExpensePolicy> {
+    scope.require(Action::ManageTenantSettings)?;
+    if let Some(minor) = policy.dual_approval_above_minor
+        && !(0..=MAX_MINOR).contains(&minor)
+    {
+        return Err(FieldError::Invalid {
+            field: "dual_approval_above_minor",
+            message: format!("must be between 0 and {MAX_MINOR}, or null for one approval"),
+        }
+        .into());
+    }
+    let before = sqlx::query_scalar!(
+        "select dual_approval_above_minor from tenants where id = $1 for update",
+        scope.tenant.as_uuid()
+    )
+    .fetch_one(&mut *scope.tx)
+    .await?;
+    sqlx::query!(
+        "update tenants set dual_approval_above_minor = $2 where id = $1",
+        scope.tenant.as_uuid(),
+        policy.dual_approval_above_minor,
+    )
+    .execute(&mut *scope.tx)
+    .await?;
+    activity::record(
+        &mut scope.tx,
+        scope.tenant,
+        scope.user,
+        now,
+        NewActivity::tenant(ActivityAction::ExpensePolicyUpdated)
+            .field("dual_approval_above_minor")
+            .before(json!({ "dual_approval_above_minor": before }))
+            .after(json!({ "dual_approval_above_minor": policy.dual_approval_above_minor })),
+    )
+    .await?;
+    Ok(policy.clone())
 }
 
 async fn load(scope: &mut Scope, id: tallydesk_shared::ExpenseId) -> ApiResult<Expense> {

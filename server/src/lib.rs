@@ -147,6 +147,10 @@ pub fn app(state: AppState) -> Router {
         .route("/tickets/{id}/activity", get(ticket_routes::activity))
         .route("/tickets/{id}/expenses", get(expense_routes::list))
         .route(
+            "/tenant/expense-policy",
+            get(expense_routes::policy).put(expense_routes::set_policy),
+        )
+        .route(
             "/blobs/{sha256}",
             put(blob_routes::put)
                 .get(blob_routes::get)

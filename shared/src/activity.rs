@@ -22,6 +22,8 @@ crate::wire_enum! {
         SlaAtRisk = "sla.at_risk",
         SlaBreached = "sla.breached",
         TenantCreated = "tenant.created",
+        /// An admin changed the tenant's rules for expenses (the dual-approval amount).
+        ExpensePolicyUpdated = "tenant.expense_policy_updated",
         MemberJoined = "member.joined",
         MemberAccountCreated = "member.account_created",
         MemberRoleChanged = "member.role_changed",

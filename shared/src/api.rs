@@ -482,10 +482,40 @@ pub struct Expense {
     pub decided_at: Option<DateTime<Utc>>,
     /// Why it was rejected, or a note on the approval.
     pub reason: Option<String>,
+    /// The approvals given so far, oldest first: one while a second is awaited, when the
+    /// tenant requires two above an amount ([`ExpensePolicy`]).
+    #[serde(default)]
+    pub approvals: Vec<ExpenseApproval>,
+    /// How many approvals, by different approvers, approve it (1 or 2).
+    #[serde(default = "one_approval")]
+    pub approvals_required: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[specta(type = specta_typescript::Number)]
     pub version: i64,
+}
+
+fn one_approval() -> u32 {
+    1
+}
+
+/// An approver's approval of an expense.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+pub struct ExpenseApproval {
+    pub by: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// A tenant's rules for deciding expenses (`/api/v1/tenant/expense-policy`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct ExpensePolicy {
+    /// Expenses above this amount, in the minor units of the expense's own currency (whatever
+    /// the currency), need two approvals by different approvers; `null`: one approval always.
+    #[serde(default)]
+    #[specta(type = Option<specta_typescript::Number>)]
+    #[schema(minimum = 0, maximum = 100_000_000_000_000_i64)]
+    pub dual_approval_above_minor: Option<i64>,
 }
 
 #[cfg(test)]

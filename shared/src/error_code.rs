@@ -89,6 +89,10 @@ crate::wire_enum! {
         ExpenseImmutable = "expense_immutable",
         /// Expenses are filed on open claims only.
         TicketClosed = "ticket_closed",
+        /// Nobody approves or rejects an expense they submitted.
+        OwnExpense = "own_expense",
+        /// The approver approved this expense already; it waits for another approver.
+        AlreadyApproved = "already_approved",
         /// An uploaded blob's bytes do not have the digest it was stored under.
         HashMismatch = "hash_mismatch",
 

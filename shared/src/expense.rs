@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::UserId;
 use crate::ticket::{FieldError, text_field};
 
 /// Where an expense is in its life. Drafts are what a scan produced and the requester is still
@@ -167,8 +168,34 @@ impl fmt::Display for Currency {
     }
 }
 
+/// Segregation of duties refused a decision: the approver submitted the expense
+/// ([`crate::api::ErrorCode::OwnExpense`] on every boundary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("you submitted this expense, so another approver approves or rejects it")]
+pub struct OwnExpense;
+
+impl OwnExpense {
+    /// Whoever submitted an expense never approves or rejects it.
+    pub fn check(submitted_by: UserId, decider: UserId) -> Result<(), OwnExpense> {
+        if submitted_by == decider {
+            return Err(OwnExpense);
+        }
+        Ok(())
+    }
+}
+
+/// How many approvals, by different approvers, an expense of `amount_minor` needs: two when the
+/// tenant asks for dual approval above an amount (in the expense's own minor units, whatever its
+/// currency) and the expense is above it, else one.
+pub fn approvals_required(amount_minor: i64, dual_approval_above_minor: Option<i64>) -> u32 {
+    match dual_approval_above_minor {
+        Some(limit) if amount_minor > limit => 2,
+        _ => 1,
+    }
+}
+
 /// The largest amount accepted, in minor units (a trillion with cents).
-const MAX_MINOR: i64 = 100_000_000_000_000;
+pub const MAX_MINOR: i64 = 100_000_000_000_000;
 
 /// "1,234,567": groups of three after the first.
 fn thousands_grouped(whole: &str) -> bool {
@@ -180,6 +207,29 @@ fn thousands_grouped(whole: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nobody_decides_their_own_expense() {
+        let (ana, ben) = (UserId::new(), UserId::new());
+        assert_eq!(OwnExpense::check(ana, ana), Err(OwnExpense));
+        assert_eq!(OwnExpense::check(ana, ben), Ok(()));
+    }
+
+    #[test]
+    fn two_approvals_only_above_the_tenants_amount() {
+        assert_eq!(
+            approvals_required(1_000_000, None),
+            1,
+            "no setting: one approval"
+        );
+        assert_eq!(
+            approvals_required(50_000, Some(50_000)),
+            1,
+            "at the amount: one"
+        );
+        assert_eq!(approvals_required(50_001, Some(50_000)), 2, "above it: two");
+        assert_eq!(approvals_required(1, Some(0)), 2);
+    }
 
     fn eur() -> Currency {
         Currency::parse("eur").unwrap()

@@ -94,7 +94,7 @@ pub enum Action {
     ManageMembers,
     ManageInvitations,
     ManageTenantSettings,
-    /// Scan receipts and file expenses on a ticket.
+    /// Scan receipts and file expenses on a ticket (agents and requesters: on claims they raised).
     SubmitExpense,
     /// Approve or reject a submitted expense.
     DecideExpense,
@@ -154,6 +154,8 @@ pub fn access(role: Role, action: Action) -> Access {
 
         (Role::Agent, DeleteTicket | DeleteCustomer) => Denied,
         (Role::Agent, ManageMembers | ManageInvitations | ManageTenantSettings) => Denied,
+        // Segregation of duties: an agent claims money for themselves only, as a requester does.
+        (Role::Agent, SubmitExpense) => OwnTickets,
         (Role::Agent, _) => Allowed,
 
         (Role::Observer, ViewTicket | ViewInternalNotes | ViewActivity) => Allowed,
@@ -194,7 +196,7 @@ mod tests {
         (ManageMembers, [Denied, Denied, Denied, Allowed]),
         (ManageInvitations, [Denied, Denied, Denied, Allowed]),
         (ManageTenantSettings, [Denied, Denied, Denied, Allowed]),
-        (SubmitExpense, [OwnTickets, Denied, Allowed, Allowed]),
+        (SubmitExpense, [OwnTickets, Denied, OwnTickets, Allowed]),
         (DecideExpense, [Denied, Denied, Allowed, Allowed]),
     ];
 

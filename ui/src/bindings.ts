@@ -122,7 +122,7 @@ export type Action = "view_ticket" | "create_ticket" |
 "create_ticket_for_others" | "edit_ticket" | "delete_ticket" | 
 /**  Change a ticket's status; which changes are legal is the workflow's business. */
 "transition_ticket" | "comment_public" | "comment_internal" | "view_internal_notes" | "view_activity" | "view_customers" | "edit_customers" | "delete_customer" | "view_members" | "manage_members" | "manage_invitations" | "manage_tenant_settings" | 
-/**  Scan receipts and file expenses on a ticket. */
+/**  Scan receipts and file expenses on a ticket (agents and requesters: on claims they raised). */
 "submit_expense" | 
 /**  Approve or reject a submitted expense. */
 "decide_expense";
@@ -133,7 +133,9 @@ export type Activity = Activity_Serialize | Activity_Deserialize;
 /**  What happened, as an activity entry's `action`. */
 export type ActivityAction = "ticket.created" | "ticket.updated" | "ticket.transitioned" | 
 /**  An agent opened a new ticket, which starts work on it. */
-"ticket.viewed" | "ticket.deleted" | "comment.created" | "customer.created" | "customer.updated" | "customer.deleted" | "expense.submitted" | "expense.approved" | "expense.rejected" | "sla.at_risk" | "sla.breached" | "tenant.created" | "member.joined" | "member.account_created" | "member.role_changed" | "member.removed" | "invitation.created" | "invitation.revoked" | "calendar.created" | "calendar.updated" | "calendar.deleted" | "sla_policy.created" | "sla_policy.updated" | "sla_policy.deleted";
+"ticket.viewed" | "ticket.deleted" | "comment.created" | "customer.created" | "customer.updated" | "customer.deleted" | "expense.submitted" | "expense.approved" | "expense.rejected" | "sla.at_risk" | "sla.breached" | "tenant.created" | 
+/**  An admin changed the tenant's rules for expenses (the dual-approval amount). */
+"tenant.expense_policy_updated" | "member.joined" | "member.account_created" | "member.role_changed" | "member.removed" | "invitation.created" | "invitation.revoked" | "calendar.created" | "calendar.updated" | "calendar.deleted" | "sla_policy.created" | "sla_policy.updated" | "sla_policy.deleted";
 
 export type ActivityId = string;
 
@@ -489,6 +491,10 @@ export type ErrorCode =
 "expense_immutable" | 
 /**  Expenses are filed on open claims only. */
 "ticket_closed" | 
+/**  Nobody approves or rejects an expense they submitted. */
+"own_expense" | 
+/**  The approver approved this expense already; it waits for another approver. */
+"already_approved" | 
 /**  An uploaded blob's bytes do not have the digest it was stored under. */
 "hash_mismatch" | 
 /**  The client's sync protocol is not one this server speaks. */
@@ -718,7 +724,10 @@ export type ExpenseReview_Deserialize = {
 	reading?: Reading | null,
 	/**  Whether the current user may edit it (a draft of theirs). */
 	editable: boolean,
-	/**  Whether the current user may approve or reject it. */
+	/**
+	 *  Whether the current user may approve or reject it: an approver who did not submit it
+	 *  and has not approved it already.
+	 */
 	decidable: boolean,
 };
 
@@ -728,7 +737,10 @@ export type ExpenseReview_Serialize = {
 	reading: Reading | null,
 	/**  Whether the current user may edit it (a draft of theirs). */
 	editable: boolean,
-	/**  Whether the current user may approve or reject it. */
+	/**
+	 *  Whether the current user may approve or reject it: an approver who did not submit it
+	 *  and has not approved it already.
+	 */
 	decidable: boolean,
 };
 
@@ -759,6 +771,13 @@ export type Expense_Deserialize = {
 	/**  Things to check before submitting, e.g. items that don't add up to the total. */
 	warnings: string[],
 	decision?: Decision_Deserialize | null,
+	/**
+	 *  Who approved it so far, as the server last said: while it waits for a second approval
+	 *  (the UI shows "1 of 2 approvals").
+	 */
+	approved_by: UserId[],
+	/**  How many approvals by different approvers approve it (1, or 2 above the tenant's amount). */
+	approvals_required: number,
 	created_at: string,
 	updated_at: string,
 	version: number,
@@ -785,6 +804,13 @@ export type Expense_Serialize = {
 	/**  Things to check before submitting, e.g. items that don't add up to the total. */
 	warnings: string[],
 	decision: Decision_Serialize | null,
+	/**
+	 *  Who approved it so far, as the server last said: while it waits for a second approval
+	 *  (the UI shows "1 of 2 approvals").
+	 */
+	approved_by: UserId[],
+	/**  How many approvals by different approvers approve it (1, or 2 above the tenant's amount). */
+	approvals_required: number,
 	created_at: string,
 	updated_at: string,
 	version: number,

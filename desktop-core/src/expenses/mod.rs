@@ -13,7 +13,7 @@ mod types;
 use serde_json::json;
 use tallydesk_shared::activity::ActivityAction;
 use tallydesk_shared::api::{CreateTicket, ExpenseLine, ReceiptRef};
-use tallydesk_shared::expense::{ExpenseStatus, Merchant};
+use tallydesk_shared::expense::{ExpenseStatus, Merchant, OwnExpense};
 use tallydesk_shared::sync::{ExpenseCreate, ExpenseDecide, Intent};
 use tallydesk_shared::ticket::{Notes, TicketTitle};
 use tallydesk_shared::{Action, ExpenseId, Status};
@@ -44,7 +44,9 @@ impl Desk {
             editable: expense.status == ExpenseStatus::Draft
                 && expense.requester_id == self.me().id,
             decidable: expense.status == ExpenseStatus::Submitted
-                && self.require(Action::DecideExpense).is_ok(),
+                && self.require(Action::DecideExpense).is_ok()
+                && OwnExpense::check(expense.requester_id, self.me().id).is_ok()
+                && !expense.approved_by.contains(&self.me().id),
             expense,
             reading,
         })
@@ -315,7 +317,9 @@ impl Desk {
         self.load_expense(id).await
     }
 
-    /// Approves or rejects a submitted expense. A rejection says why.
+    /// Approves or rejects a submitted expense. A rejection says why. As on the server, nobody
+    /// decides an expense they submitted (`own_expense`) nor approves one twice
+    /// (`already_approved`), so a decision made offline is not one the server will refuse.
     pub async fn decide_expense(
         &self,
         id: ExpenseId,
@@ -335,6 +339,14 @@ impl Desk {
                 ),
             ));
         }
+        OwnExpense::check(expense.requester_id, self.me().id)
+            .map_err(|refused| DeskError::new(ErrorCode::OwnExpense, refused.to_string()))?;
+        if approve && expense.approved_by.contains(&self.me().id) {
+            return Err(DeskError::new(
+                ErrorCode::AlreadyApproved,
+                "you approved this expense already: it needs another approver's approval",
+            ));
+        }
         let note = note
             .map(str::trim)
             .filter(|n| !n.is_empty())
@@ -346,32 +358,59 @@ impl Desk {
                 "say why the expense is rejected, so the requester can correct it",
             ));
         }
-        let status = if approve {
-            ExpenseStatus::Approved
-        } else {
+        // The first approval of two leaves it submitted, as the server will.
+        let approvals = expense.approved_by.len() + usize::from(approve);
+        let status = if !approve {
             ExpenseStatus::Rejected
+        } else if approvals < expense.approvals_required as usize {
+            ExpenseStatus::Submitted
+        } else {
+            ExpenseStatus::Approved
         };
         let now = self.now();
         let ticket = expense.ticket.as_ref().map(|t| t.id).ok_or_else(|| {
             DeskError::new(ErrorCode::Internal, "a submitted expense has no ticket")
         })?;
         let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "update expenses set status = ?, decided_by = ?, decided_at = ?, decision_note = ?,
+        let done = if status == ExpenseStatus::Submitted {
+            sqlx::query(
+                "update expenses set updated_at = ?, version = version + 1
+                  where id = ? and version = ? and status = 'submitted'",
+            )
+            .bind(to_micros(now))
+            .bind(id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?
+        } else {
+            sqlx::query(
+                "update expenses set status = ?, decided_by = ?, decided_at = ?, decision_note = ?,
                     updated_at = ?, version = version + 1
               where id = ? and version = ? and status = 'submitted'",
-        )
-        .bind(status.as_str())
-        .bind(self.me().id)
-        .bind(to_micros(now))
-        .bind(note.as_ref().map(Notes::as_str))
-        .bind(to_micros(now))
-        .bind(id)
-        .bind(version)
-        .execute(&mut *tx)
-        .await?;
+            )
+            .bind(status.as_str())
+            .bind(self.me().id)
+            .bind(to_micros(now))
+            .bind(note.as_ref().map(Notes::as_str))
+            .bind(to_micros(now))
+            .bind(id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?
+        };
         if done.rows_affected() == 0 {
             return Err(DeskError::stale("expense"));
+        }
+        let mut after = json!({
+            "expense_id": id,
+            "merchant": expense.merchant,
+            "total": expense.total,
+            "currency": expense.currency,
+            "note": note.as_ref().map(Notes::as_str),
+        });
+        if approve && expense.approvals_required > 1 {
+            after["approvals"] = json!(approvals);
+            after["approvals_required"] = json!(expense.approvals_required);
         }
         record(
             &mut tx,
@@ -384,13 +423,7 @@ impl Desk {
             },
             None,
             None,
-            Some(json!({
-                "expense_id": id,
-                "merchant": expense.merchant,
-                "total": expense.total,
-                "currency": expense.currency,
-                "note": note.as_ref().map(Notes::as_str),
-            })),
+            Some(after),
             false,
             now,
         )

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{QueryBuilder, Sqlite};
+use tallydesk_shared::api::ExpenseApproval;
 use tallydesk_shared::expense::{Currency, EXPENSE_CATEGORIES, ExpenseStatus, Merchant};
 use tallydesk_shared::ticket::Notes;
 use tallydesk_shared::{ExpenseId, Role, TicketId, UserId};
@@ -22,15 +23,21 @@ const SELECT: &str = "select e.id, e.status, e.requester_id, u.name as requester
         t.number, t.title, t.status as ticket_status, e.merchant, e.spent_on, e.currency,
         e.amount_minor, e.subtotal_minor, e.tax_minor, e.category, e.items, e.note,
         e.image_sha256, i.media_type, i.width, i.height, e.source_name, e.decided_at,
-        d.name as decided_by_name, e.decision_note, e.created_at, e.updated_at, e.version
+        d.name as decided_by_name, e.decision_note, e.created_at, e.updated_at, e.version,
+        b.data ->> '$.approvals' as approvals, b.data ->> '$.approvals_required' as approvals_required,
+        exists (select 1 from outbox o
+                 where o.state = 'pending' and o.intent ->> '$.op' = 'expense.decide'
+                   and o.intent ->> '$.args.id' = e.id) as decision_pending
    from expenses e
    join users u on u.id = e.requester_id
    left join tickets t on t.id = e.ticket_id
    left join receipt_images i on i.sha256 = e.image_sha256
    left join users d on d.id = e.decided_by
+   left join sync_base b on b.entity = 'expense' and b.id = e.id
   where e.deleted_at is null";
 
-/// A row of [`SELECT`]: an expense with its requester, claim ticket, image and decider.
+/// A row of [`SELECT`]: an expense with its requester, claim ticket, image and decider, and
+/// the approvals the server last reported.
 #[derive(sqlx::FromRow)]
 struct ExpenseRow {
     id: ExpenseId,
@@ -62,10 +69,16 @@ struct ExpenseRow {
     created_at: i64,
     updated_at: i64,
     version: i64,
+    /// JSON: the server's `[{by, at}]`; absent for an expense the server has not sent.
+    approvals: Option<String>,
+    approvals_required: Option<i64>,
+    /// A decision of this desk's user waits in the outbox.
+    decision_pending: bool,
 }
 
 impl ExpenseRow {
-    fn into_expense(self) -> DeskResult<Expense> {
+    /// The expense as `me` sees it: an approval of theirs still in the outbox counts.
+    fn into_expense(self, me: UserId) -> DeskResult<Expense> {
         let currency = Currency::parse(&self.currency).map_err(|_| {
             DeskError::new(ErrorCode::Internal, "bad currency in the local database")
         })?;
@@ -110,6 +123,19 @@ impl ExpenseRow {
             .as_deref()
             .map(|d| parse_text::<NaiveDate>(d, "date"))
             .transpose()?;
+        let approvals = self
+            .approvals
+            .as_deref()
+            .map(serde_json::from_str::<Vec<ExpenseApproval>>)
+            .transpose()
+            .map_err(|e| DeskError::new(ErrorCode::Internal, format!("bad approvals: {e}")))?
+            .unwrap_or_default();
+        let mut approved_by: Vec<UserId> = approvals.into_iter().map(|a| a.by).collect();
+        // Still submitted with a decision of mine queued: my first approval of two.
+        if self.decision_pending && status == ExpenseStatus::Submitted && !approved_by.contains(&me)
+        {
+            approved_by.push(me);
+        }
         let fmt = |v: Option<i64>| v.map(|m| currency.format_amount(m));
         Ok(Expense {
             id: self.id,
@@ -138,6 +164,11 @@ impl ExpenseRow {
             image,
             source_name: self.source_name,
             decision,
+            approved_by,
+            approvals_required: self
+                .approvals_required
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(1),
             created_at: from_micros(self.created_at),
             updated_at: from_micros(self.updated_at),
             version: self.version,
@@ -173,7 +204,7 @@ impl Desk {
             .fetch_optional(&self.store().pool)
             .await?
             .ok_or_else(|| DeskError::not_found("expense"))?
-            .into_expense()
+            .into_expense(self.me().id)
     }
 
     /// Expenses matching `q`, newest receipt first, with totals per currency.
@@ -219,7 +250,7 @@ impl Desk {
             .fetch_all(&self.store().pool)
             .await?
             .into_iter()
-            .map(ExpenseRow::into_expense)
+            .map(|row| row.into_expense(self.me().id))
             .collect::<DeskResult<Vec<_>>>()?;
         let mut sums: BTreeMap<String, (i64, u32)> = BTreeMap::new();
         for e in &expenses {

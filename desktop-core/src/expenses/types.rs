@@ -64,6 +64,11 @@ pub struct Expense {
     /// Things to check before submitting, e.g. items that don't add up to the total.
     pub warnings: Vec<String>,
     pub decision: Option<Decision>,
+    /// Who approved it so far, as the server last said: while it waits for a second approval
+    /// (the UI shows "1 of 2 approvals").
+    pub approved_by: Vec<UserId>,
+    /// How many approvals by different approvers approve it (1, or 2 above the tenant's amount).
+    pub approvals_required: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[specta(type = specta_typescript::Number)]
@@ -109,7 +114,8 @@ pub struct ExpenseReview {
     pub reading: Option<Reading>,
     /// Whether the current user may edit it (a draft of theirs).
     pub editable: bool,
-    /// Whether the current user may approve or reject it.
+    /// Whether the current user may approve or reject it: an approver who did not submit it
+    /// and has not approved it already.
     pub decidable: bool,
 }
 

@@ -177,7 +177,8 @@ pub(crate) async fn replay_create(
 }
 
 /// The local view of a pending decision, checked as the server will check it: only a
-/// submitted expense is decided, and only by an approver.
+/// submitted expense is decided, only by an approver who did not submit it; and a first
+/// approval of two (as the server's copy says) leaves it submitted.
 pub(crate) async fn replay_decide(
     tx: &mut Tx,
     scope: &SyncScope,
@@ -195,15 +196,19 @@ pub(crate) async fn replay_decide(
         ExpenseStatus::Rejected
     };
     sqlx::query(
-        "update expenses set status = ?, decided_by = ?, decided_at = ?, decision_note = ?,
-                updated_at = max(updated_at, ?)
-          where id = ? and status = 'submitted' and deleted_at is null",
+        "update expenses set status = ?1, decided_by = ?2, decided_at = ?3, decision_note = ?4,
+                updated_at = max(updated_at, ?3)
+          where id = ?5 and status = 'submitted' and deleted_at is null and requester_id <> ?2
+            and (?1 = 'rejected' or not exists (
+                   select 1 from sync_base b
+                    where b.entity = 'expense' and b.id = ?5
+                      and coalesce(json_array_length(b.data, '$.approvals'), 0) + 1
+                          < coalesce(b.data ->> '$.approvals_required', 1)))",
     )
     .bind(status.as_str())
     .bind(scope.user.id)
     .bind(at)
     .bind(&d.reason)
-    .bind(at)
     .bind(d.id)
     .execute(&mut **tx)
     .await?;

@@ -390,12 +390,31 @@ async fn incomplete_or_bad_drafts_are_refused_with_the_field_named() {
     assert_eq!(err.code, ErrorCode::NotFound);
 }
 
+/// Makes `expense` one that `name` (a new agent) filed, as if it came from the server.
+async fn filed_by_someone_else(desk: &Desk, expense: &Expense, name: &str) {
+    let other = tallydesk_shared::UserId::new().to_string();
+    sqlx::query("insert into users (id, name, role, updated_at) values (?, ?, 'agent', 0)")
+        .bind(&other)
+        .bind(name)
+        .execute(&desk.store().pool)
+        .await
+        .unwrap();
+    sqlx::query("update expenses set requester_id = ? where id = ?")
+        .bind(&other)
+        .bind(expense.id.to_string())
+        .execute(&desk.store().pool)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn approvers_decide_and_the_list_filters_totals_and_exports() {
     let f = Fixture::new(false).await;
     let taxi = submitted(&f.desk, "Taxi Rapide", "23.50", "taxi").await;
     let lunch = submitted(&f.desk, "Café, \"Lumière\"", "12.00", "meals").await;
     let cab = submitted(&f.desk, "City Cab", "7.25", "taxi").await;
+    filed_by_someone_else(&f.desk, &taxi, "Tess").await;
+    filed_by_someone_else(&f.desk, &cab, "Carl").await;
     f.desk
         .create_draft(&scanned("Draft Kiosk", "1.00", b"draft"))
         .await
@@ -591,4 +610,44 @@ async fn requesters_see_their_own_expenses_and_cannot_decide() {
     assert_eq!(ids, [mine.id], "not someone else's");
     let err = requester.expense(theirs.id).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn nobody_decides_an_expense_they_filed() {
+    let f = Fixture::new(false).await;
+    let own = submitted(&f.desk, "Hotel Nord", "120.00", "lodging").await;
+    let review = f.desk.expense(own.id).await.unwrap();
+    assert!(
+        !review.decidable,
+        "an approver is not offered their own expense to decide"
+    );
+    for (approve, note) in [(true, None), (false, Some("Wrong hotel"))] {
+        let err = f
+            .desk
+            .decide_expense(own.id, approve, note, own.version)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code,
+            ErrorCode::OwnExpense,
+            "the server's code, so an offline decision the server would refuse is refused here"
+        );
+        assert!(err.message.contains("another approver"), "{}", err.message);
+    }
+    let after = f.desk.expense(own.id).await.unwrap().expense;
+    assert_eq!(after.status, ExpenseStatus::Submitted, "nothing decided");
+    assert_eq!(after.version, own.version, "nothing written");
+
+    filed_by_someone_else(&f.desk, &own, "Olga").await;
+    assert!(f.desk.expense(own.id).await.unwrap().decidable);
+    let approved = f
+        .desk
+        .decide_expense(own.id, true, None, own.version)
+        .await
+        .unwrap();
+    assert_eq!(
+        approved.status,
+        ExpenseStatus::Approved,
+        "someone else's: decided"
+    );
 }

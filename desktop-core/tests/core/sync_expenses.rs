@@ -3,6 +3,7 @@
 //! requester sees the decision; a submission the server refuses becomes a draft again.
 
 use sqlx::PgPool;
+use tallydesk_desktop_core::ErrorCode;
 use tallydesk_desktop_core::expenses::{ClaimTarget, Expense, ExpenseQuery, ScannedReceipt};
 use tallydesk_desktop_core::receipts::{image_path, images_dir, sha256_hex};
 use tallydesk_shared::expense::ExpenseStatus;
@@ -226,5 +227,101 @@ async fn a_submission_the_server_refuses_becomes_a_draft_again_with_the_reason(p
             .expense
             .status,
         ExpenseStatus::Submitted
+    );
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn an_offline_decision_the_server_would_refuse_is_refused_here_and_approvals_sync(
+    pool: PgPool,
+) {
+    let owner = pool.clone();
+    let (_running, ana, bob) = ana_and_bob(pool).await;
+    // Ana's tenant asks for two approvals above 10.00 (an admin's setting on the server).
+    sqlx::query("update tenants set dual_approval_above_minor = 1000")
+        .execute(&owner)
+        .await
+        .unwrap();
+
+    // Bob, an agent, files on his own claim, then tries to approve it himself offline.
+    let filed = file(
+        &bob,
+        "Hotel Azur",
+        "142.00",
+        ClaimTarget::New { title: None },
+    )
+    .await;
+    assert!(
+        !bob.fixture.desk.expense(filed.id).await.unwrap().decidable,
+        "an approver is not offered their own expense"
+    );
+    let err = bob
+        .fixture
+        .desk
+        .decide_expense(filed.id, true, None, filed.version)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code,
+        ErrorCode::OwnExpense,
+        "as the server would answer"
+    );
+    bob.sync().await;
+    bob.replica.refresh_status().await.unwrap();
+    assert_eq!(
+        bob.replica.status().rejected,
+        0,
+        "nothing refused was queued"
+    );
+
+    // Ana gets it with the rule the server applies: two approvals.
+    ana.sync().await;
+    let at_ana = ana.fixture.desk.expense(filed.id).await.unwrap();
+    assert_eq!(
+        at_ana.expense.approvals_required, 2,
+        "142.00 is above 10.00"
+    );
+    assert!(at_ana.expense.approved_by.is_empty());
+    assert!(at_ana.decidable);
+
+    // Her approval, offline, is the first of two: it stays submitted, here and on the server.
+    let first = ana
+        .fixture
+        .desk
+        .decide_expense(filed.id, true, None, at_ana.expense.version)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.status,
+        ExpenseStatus::Submitted,
+        "one approval of two"
+    );
+    assert_eq!(first.approved_by, vec![ana.fixture.desk.me().id]);
+    let pending = ana.fixture.desk.expense(filed.id).await.unwrap();
+    assert!(!pending.decidable, "she does not approve it twice");
+    let twice = ana
+        .fixture
+        .desk
+        .decide_expense(filed.id, true, None, first.version)
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code, ErrorCode::AlreadyApproved);
+    ana.sync().await;
+    ana.replica.refresh_status().await.unwrap();
+    assert_eq!(
+        ana.replica.status().rejected,
+        0,
+        "the server took her approval"
+    );
+    let synced = ana.fixture.desk.expense(filed.id).await.unwrap().expense;
+    assert_eq!(synced.status, ExpenseStatus::Submitted);
+    assert_eq!(synced.approved_by, vec![ana.fixture.desk.me().id], "1 of 2");
+    assert!(synced.decision.is_none());
+
+    bob.sync().await;
+    let at_bob = bob.fixture.desk.expense(filed.id).await.unwrap().expense;
+    assert_eq!(
+        (at_bob.approved_by.len(), at_bob.approvals_required),
+        (1, 2),
+        "the requester sees 1 of 2 approvals"
     );
 }

@@ -30,7 +30,9 @@ fn digest(text: &str) -> ApiResult<Sha256> {
         answer 200 with what is stored; the first upload answers 201. The body's digest must \
         equal the path's (422 `hash_mismatch`); at most 20 MiB (413 `payload_too_large`); \
         `Content-Type` one of image/jpeg, image/png, image/webp, image/heic, image/tiff (415 \
-        `unsupported_media_type`). Upload before pushing the `expense.create` that names it.",
+        `unsupported_media_type`). Upload before pushing the `expense.create` that names it: an \
+        expense names only a receipt its submitter uploaded in the tenant, so each submitter \
+        uploads (again) the bytes they file, even when another member stored them first.",
     params(("sha256" = String, Path, description = "64 lowercase hex digits"), crate::http::docs::TenantHeader),
     request_body(content = ImageBytes, content_type = "image/jpeg"),
     responses(
@@ -90,7 +92,9 @@ pub async fn put(
     )
     .fetch_optional(&mut *scope.tx)
     .await?;
+    let now = state.clock.now();
     if let Some(stored) = stored {
+        blobs::record_upload(&mut scope.tx, scope.tenant, &sha256, scope.user, now).await?;
         scope.commit().await?;
         return Ok((
             StatusCode::OK,
@@ -115,10 +119,11 @@ pub async fn put(
         media_type,
         size,
         scope.user.as_uuid(),
-        state.clock.now(),
+        now,
     )
     .fetch_optional(&mut *scope.tx)
     .await?;
+    blobs::record_upload(&mut scope.tx, scope.tenant, &sha256, scope.user, now).await?;
     scope.commit().await?;
     let status = if inserted.is_some() {
         StatusCode::CREATED

@@ -1,10 +1,12 @@
 //! Expenses' routes: the operations are in [`crate::expenses`]; desktops submit and decide
-//! expenses through sync.
+//! expenses through sync. The tenant's expense policy (dual approval) is set here.
 
+use axum::extract::State;
 use tallydesk_shared::TicketId;
-use tallydesk_shared::api::{Expense, Page};
+use tallydesk_shared::api::{Expense, ExpensePolicy, Page};
 
-use super::extract::Path;
+use super::extract::{Json, Path};
+use crate::AppState;
 use crate::auth::Scope;
 use crate::error::ApiResult;
 use crate::expenses;
@@ -29,4 +31,46 @@ pub async fn list(
         items,
         next_cursor: None,
     }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/tenant/expense-policy", tag = "expenses",
+    description = "The tenant's rules for deciding expenses, for any member: above \
+        `dual_approval_above_minor` (minor units of the expense's own currency) an expense needs \
+        two approvals by different approvers; `null`, one. Nobody decides an expense they \
+        submitted (409 `own_expense`).",
+    params(crate::http::docs::TenantHeader),
+    responses((status = 200, body = ExpensePolicy)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn policy(mut scope: Scope) -> ApiResult<axum::Json<ExpensePolicy>> {
+    let policy = expenses::policy(&mut scope).await?;
+    scope.commit().await?;
+    Ok(axum::Json(policy))
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/tenant/expense-policy", tag = "expenses",
+    description = "Admins only. Replaces the tenant's rules for deciding expenses; an expense \
+        waiting for a decision follows the new rule from its next decision on. Recorded in the \
+        tenant's audit trail (`tenant.expense_policy_updated`).",
+    request_body = ExpensePolicy,
+    params(crate::http::docs::TenantHeader),
+    responses(
+        (status = 200, body = ExpensePolicy),
+        (status = 403, body = tallydesk_shared::api::ErrorBody),
+        (status = 422, body = tallydesk_shared::api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, err)]
+pub async fn set_policy(
+    State(state): State<AppState>,
+    mut scope: Scope,
+    Json(body): Json<ExpensePolicy>,
+) -> ApiResult<axum::Json<ExpensePolicy>> {
+    let policy = expenses::set_policy(&mut scope, &body, state.clock.now()).await?;
+    scope.commit().await?;
+    Ok(axum::Json(policy))
 }

@@ -27,10 +27,14 @@ use crate::{customers, expenses, tickets};
         recorded outcome and changes nothing. `rejected` results carry the `code` and \
         `message` the REST route would answer (e.g. `illegal_transition`, `forbidden`, \
         `invalid_field`, `not_found`, `already_exists` for a create whose id is taken).\n\n\
-        `expense.create` files a submitted expense on a claim ticket (requesters: their own; \
-        `ticket_closed` once it is resolved or closed); resending its id with any fields is \
-        `expense_immutable`, as is deciding an expense decided already. `expense.decide` needs \
-        a `reason` to reject.\n\n\
+        `expense.create` files a submitted expense on a claim ticket (requesters and agents: \
+        claims they raised; `ticket_closed` once it is resolved or closed); its `receipt` must \
+        name a blob the submitter uploaded in the tenant (`invalid_field` on \
+        `receipt.sha256`); resending its id with any fields is `expense_immutable`, as is \
+        deciding an expense decided already. `expense.decide` needs a `reason` to reject; \
+        nobody decides an expense they submitted (`own_expense`); above the tenant's \
+        dual-approval amount a first approval leaves it submitted until another approver \
+        approves (`already_approved` for the same approver again).\n\n\
         `ticket.update` merges per field: the named fields apply even when `base_version` is \
         stale; a field someone else changed since is overwritten, and its activity entry shows \
         both values (`after.merged_from_version`). `ticket.transition` is checked against the \

@@ -29,7 +29,7 @@ impl Drop for Scratch {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -37,13 +37,18 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Bytes that stand for a photographed receipt (the server does not decode images).
-fn receipt(seed: u8) -> Vec<u8> {
+pub(crate) fn receipt(seed: u8) -> Vec<u8> {
     let mut bytes = b"\xff\xd8\xff\xe0 JFIF receipt ".to_vec();
     bytes.extend((0..4096u32).map(|i| (i as u8).wrapping_mul(seed)));
     bytes
 }
 
-async fn put_blob(user: &User, sha256: &str, content_type: &str, bytes: Vec<u8>) -> Reply {
+pub(crate) async fn put_blob(
+    user: &User,
+    sha256: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> Reply {
     let mut request = Request::builder()
         .method(Method::PUT)
         .uri(format!("/api/v1/blobs/{sha256}"))

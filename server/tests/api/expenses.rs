@@ -1,12 +1,16 @@
 //! Expenses: submitted from the desktop through sync on a claim ticket, decided once by an
-//! approver, immutable otherwise, and pulled by whoever may see their ticket.
+//! approver, immutable otherwise, and pulled by whoever may see their ticket. Segregation of
+//! duties: nobody decides their own expense, agents file on their own claims only, a receipt is
+//! one its submitter uploaded, and a tenant may ask for two approvals above an amount.
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use tallydesk_testkit::{Team, TestApp, User};
+
+use crate::blobs::{hex, put_blob, receipt};
 
 async fn push(user: &User, mutations: Value) -> Vec<Value> {
     let reply = user
@@ -19,16 +23,28 @@ async fn push(user: &User, mutations: Value) -> Vec<Value> {
     reply["results"].as_array().expect("results").clone()
 }
 
-/// One `expense.create` mutation of a lunch receipt.
+/// One `expense.create` mutation of a lunch receipt (without its image).
 fn lunch(id: Uuid, ticket: &str) -> Value {
     json!({ "seq": 1, "op": "expense.create", "args": {
         "id": id, "ticket_id": ticket, "merchant": "Café Lisboa", "spent_on": "2026-11-20",
         "currency": "EUR", "amount_minor": 1250, "subtotal_minor": 1016, "tax_minor": 234,
         "category": "meals",
         "items": [{ "description": "Lunch menu", "quantity": "2", "amount_minor": 1250 }],
-        "receipt": { "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-                     "media_type": "image/jpeg", "size": 48213 },
     }})
+}
+
+/// The lunch with its receipt image, named by digest (uploaded or not).
+fn lunch_with_receipt(id: Uuid, ticket: &str, image: &[u8]) -> Value {
+    let mut mutation = lunch(id, ticket);
+    mutation["args"]["receipt"] =
+        json!({ "sha256": hex(image), "media_type": "image/jpeg", "size": image.len() });
+    mutation
+}
+
+/// An `expense.decide` mutation.
+fn decide(id: Uuid, ticket: &str, approve: bool, reason: Option<&str>) -> Value {
+    json!({ "seq": 1, "op": "expense.decide",
+            "args": { "id": id, "ticket_id": ticket, "approve": approve, "reason": reason } })
 }
 
 async fn expenses_of(user: &User, ticket: &str) -> Vec<Value> {
@@ -72,8 +88,16 @@ async fn a_requester_files_an_expense_on_their_claim_and_an_agent_approves_it(po
         .await;
     let ticket = claim["id"].as_str().unwrap();
     let expense = Uuid::now_v7();
+    let image = receipt(1);
+    put_blob(&team.requester, &hex(&image), "image/jpeg", image.clone())
+        .await
+        .expect(StatusCode::CREATED);
 
-    let filed = push(&team.requester, json!([lunch(expense, ticket)])).await;
+    let filed = push(
+        &team.requester,
+        json!([lunch_with_receipt(expense, ticket, &image)]),
+    )
+    .await;
     assert_eq!(filed[0]["status"], "applied", "{filed:?}");
 
     let listed = expenses_of(&team.requester, ticket).await;
@@ -219,7 +243,20 @@ async fn who_may_file_and_decide_expenses(pool: PgPool) {
     let observer = push(&team.observer, json!([lunch(Uuid::now_v7(), own)])).await;
     assert_eq!(observer[0]["code"], "forbidden", "observers file nothing");
     let agent = push(&team.agent, json!([lunch(Uuid::now_v7(), own)])).await;
-    assert_eq!(agent[0]["status"], "applied", "agents file on any ticket");
+    assert_eq!(
+        agent[0]["code"], "forbidden",
+        "an agent files expenses only on claims they raised, as a requester does: {agent:?}"
+    );
+    let agents_own = push(&team.agent, json!([lunch(Uuid::now_v7(), agents_ticket)])).await;
+    assert_eq!(
+        agents_own[0]["status"], "applied",
+        "on their own claim an agent files like anyone: {agents_own:?}"
+    );
+    let admin = push(&team.admin, json!([lunch(Uuid::now_v7(), own)])).await;
+    assert_eq!(
+        admin[0]["status"], "applied",
+        "admins still file on any claim: {admin:?}"
+    );
 
     let expense = Uuid::now_v7();
     push(&team.requester, json!([lunch(expense, own)])).await;
@@ -321,5 +358,268 @@ async fn expenses_sync_like_their_ticket(pool: PgPool) {
     assert!(
         gone,
         "an expense goes with its ticket, as a tombstone: {page}"
+    );
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn nobody_approves_or_rejects_an_expense_they_submitted(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let claim = team.agent.create_ticket("Agent's trip").await;
+    let ticket = claim["id"].as_str().unwrap();
+    let expense = Uuid::now_v7();
+    let filed = push(&team.agent, json!([lunch(expense, ticket)])).await;
+    assert_eq!(filed[0]["status"], "applied", "{filed:?}");
+
+    for (approve, reason) in [(true, None), (false, Some("Changed my mind"))] {
+        let own = push(
+            &team.agent,
+            json!([decide(expense, ticket, approve, reason)]),
+        )
+        .await;
+        assert_eq!(own[0]["status"], "rejected");
+        assert_eq!(
+            own[0]["code"], "own_expense",
+            "segregation of duties: the submitter neither approves nor rejects: {own:?}"
+        );
+    }
+    let listed = expenses_of(&team.agent, ticket).await;
+    assert_eq!(listed[0]["status"], "submitted", "nothing was decided");
+    assert_eq!(listed[0]["approvals"], json!([]), "nor an approval counted");
+
+    let by_admin = push(&team.admin, json!([decide(expense, ticket, true, None)])).await;
+    assert_eq!(
+        by_admin[0]["status"], "applied",
+        "another approver decides it: {by_admin:?}"
+    );
+    let e = &expenses_of(&team.agent, ticket).await[0];
+    assert_eq!(e["status"], "approved");
+    assert_eq!(e["decided_by"], team.admin.user_id().await);
+
+    // An admin's own expense waits for another approver too.
+    let admins = team.admin.create_ticket("Admin's trip").await;
+    let admins = admins["id"].as_str().unwrap();
+    let theirs = Uuid::now_v7();
+    push(&team.admin, json!([lunch(theirs, admins)])).await;
+    let own = push(&team.admin, json!([decide(theirs, admins, true, None)])).await;
+    assert_eq!(own[0]["code"], "own_expense", "{own:?}");
+    let message = own[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("another approver"),
+        "the message says who decides instead: {message}"
+    );
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_receipt_must_be_one_the_submitter_uploaded_in_the_tenant(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let claim = team.requester.create_ticket("Expense claim").await;
+    let ticket = claim["id"].as_str().unwrap();
+    let image = receipt(9);
+    let sha = hex(&image);
+
+    let never_uploaded = push(
+        &team.requester,
+        json!([lunch_with_receipt(Uuid::now_v7(), ticket, &image)]),
+    )
+    .await;
+    assert_eq!(never_uploaded[0]["status"], "rejected");
+    assert_eq!(
+        never_uploaded[0]["code"], "invalid_field",
+        "{never_uploaded:?}"
+    );
+    let message = never_uploaded[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("receipt.sha256") && message.contains("upload"),
+        "the refusal names the receipt field and says what to do: {message}"
+    );
+
+    // Someone else's upload of the same bytes does not make them the requester's receipt.
+    put_blob(&team.agent, &sha, "image/jpeg", image.clone())
+        .await
+        .expect(StatusCode::CREATED);
+    let others = push(
+        &team.requester,
+        json!([lunch_with_receipt(Uuid::now_v7(), ticket, &image)]),
+    )
+    .await;
+    assert_eq!(
+        others[0]["code"], "invalid_field",
+        "a receipt another member uploaded is not the submitter's: {others:?}"
+    );
+    // Nor does an upload in another tenant.
+    let elsewhere = Team::other_tenant(&app, "elsewhere").await;
+    let image_b = receipt(11);
+    put_blob(&elsewhere, &hex(&image_b), "image/jpeg", image_b.clone())
+        .await
+        .expect(StatusCode::CREATED);
+    let cross = push(
+        &team.requester,
+        json!([lunch_with_receipt(Uuid::now_v7(), ticket, &image_b)]),
+    )
+    .await;
+    assert_eq!(cross[0]["code"], "invalid_field", "{cross:?}");
+
+    // Uploading the bytes themselves (already stored: 200) makes the receipt theirs.
+    put_blob(&team.requester, &sha, "image/jpeg", image.clone())
+        .await
+        .expect(StatusCode::OK);
+    let expense = Uuid::now_v7();
+    let filed = push(
+        &team.requester,
+        json!([lunch_with_receipt(expense, ticket, &image)]),
+    )
+    .await;
+    assert_eq!(filed[0]["status"], "applied", "{filed:?}");
+    assert_eq!(
+        expenses_of(&team.requester, ticket).await[0]["receipt"]["sha256"],
+        sha
+    );
+}
+
+async fn set_dual_approval(user: &User, above_minor: Value) -> tallydesk_testkit::Reply {
+    user.call(
+        Method::PUT,
+        "/api/v1/tenant/expense-policy",
+        Some(json!({ "dual_approval_above_minor": above_minor })),
+    )
+    .await
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn above_the_tenants_amount_two_different_approvers_approve(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let team = Team::new(&app).await;
+    let policy = team
+        .agent
+        .get("/api/v1/tenant/expense-policy")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        policy,
+        json!({ "dual_approval_above_minor": null }),
+        "off by default"
+    );
+    let refused = set_dual_approval(&team.agent, json!(1000)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "admins set it");
+    let negative = set_dual_approval(&team.admin, json!(-1)).await;
+    assert_eq!(negative.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(negative.code(), "invalid_field");
+    let set = set_dual_approval(&team.admin, json!(1000))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(set, json!({ "dual_approval_above_minor": 1000 }));
+
+    let claim = team.requester.create_ticket("Expense claim").await;
+    let ticket = claim["id"].as_str().unwrap();
+    let (big, small, refused_later) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let mut cheap = lunch(small, ticket);
+    cheap["args"]["amount_minor"] = json!(1000);
+    cheap["seq"] = json!(2);
+    let mut third = lunch(refused_later, ticket);
+    third["seq"] = json!(3);
+    let filed = push(&team.requester, json!([lunch(big, ticket), cheap, third])).await;
+    assert!(filed.iter().all(|r| r["status"] == "applied"), "{filed:?}");
+    let seen = expenses_of(&team.agent, ticket).await;
+    let of = |id: Uuid| {
+        seen.iter()
+            .find(|e| e["id"] == id.to_string())
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of(big)["approvals_required"], 2, "12.50 is above 10.00");
+    assert_eq!(
+        of(small)["approvals_required"],
+        1,
+        "at the amount: one approval"
+    );
+
+    let single = push(&team.agent, json!([decide(small, ticket, true, None)])).await;
+    assert_eq!(single[0]["status"], "applied");
+    let first = push(&team.agent, json!([decide(big, ticket, true, Some("ok"))])).await;
+    assert_eq!(first[0]["status"], "applied", "{first:?}");
+    let listed = expenses_of(&team.requester, ticket).await;
+    let e = listed.iter().find(|e| e["id"] == big.to_string()).unwrap();
+    assert_eq!(
+        e["status"], "submitted",
+        "one approval of two decides nothing"
+    );
+    assert_eq!(e["decided_by"], Value::Null);
+    assert_eq!(e["approvals"].as_array().unwrap().len(), 1);
+    assert_eq!(e["approvals"][0]["by"], team.agent.user_id().await);
+    assert_eq!(
+        e["version"], 2,
+        "the first approval changes the expense, so sync carries it"
+    );
+    let small_now = listed
+        .iter()
+        .find(|e| e["id"] == small.to_string())
+        .unwrap();
+    assert_eq!(
+        small_now["status"], "approved",
+        "below the amount one approval does"
+    );
+
+    let again = push(&team.agent, json!([decide(big, ticket, true, None)])).await;
+    assert_eq!(
+        again[0]["code"], "already_approved",
+        "the second approval is another approver's: {again:?}"
+    );
+    let second = push(&team.admin, json!([decide(big, ticket, true, None)])).await;
+    assert_eq!(second[0]["status"], "applied", "{second:?}");
+    let e = expenses_of(&team.requester, ticket)
+        .await
+        .into_iter()
+        .find(|e| e["id"] == big.to_string())
+        .unwrap();
+    assert_eq!(e["status"], "approved");
+    assert_eq!(e["decided_by"], team.admin.user_id().await);
+    assert_eq!(e["approvals"].as_array().unwrap().len(), 2);
+
+    // A rejection at any point rejects, even after a first approval.
+    push(
+        &team.agent,
+        json!([decide(refused_later, ticket, true, None)]),
+    )
+    .await;
+    let rejected = push(
+        &team.admin,
+        json!([decide(refused_later, ticket, false, Some("Duplicate"))]),
+    )
+    .await;
+    assert_eq!(rejected[0]["status"], "applied", "{rejected:?}");
+    let e = expenses_of(&team.requester, ticket)
+        .await
+        .into_iter()
+        .find(|e| e["id"] == refused_later.to_string())
+        .unwrap();
+    assert_eq!(e["status"], "rejected");
+    assert_eq!(e["reason"], "Duplicate");
+
+    let pulled = pull_expenses(&team.requester).await;
+    let big_pulled = pulled
+        .iter()
+        .find(|c| c["id"] == big.to_string())
+        .expect("synced");
+    assert_eq!(
+        big_pulled["data"]["approvals"].as_array().unwrap().len(),
+        2,
+        "sync carries the approvals"
+    );
+
+    let trail = team
+        .requester
+        .get(&format!("/api/v1/tickets/{ticket}/activity"))
+        .await
+        .expect(StatusCode::OK);
+    let counted = trail["items"].as_array().unwrap().iter().any(|a| {
+        a["action"] == "expense.approved"
+            && a["after"]["approvals"] == 1
+            && a["after"]["approvals_required"] == 2
+    });
+    assert!(
+        counted,
+        "the trail says which approval of two it was: {trail}"
     );
 }

@@ -34,6 +34,13 @@ const READING: Reading = {
   ],
 };
 
+/** Who files the expenses an approver decides: someone else (nobody decides their own). */
+function filedBySomeoneElse() {
+  const other = desk.people.find((p) => p.id !== desk.me.id);
+  if (!other) throw new Error('the fake desk seeds other people');
+  return { requester_id: other.id, requester_name: other.name };
+}
+
 function draft(fields = {}) {
   return desk.addExpense(
     {
@@ -312,7 +319,7 @@ describe('reviewing a receipt', () => {
 
   it('shows a submitted expense as filed, with Approve and Reject for approvers', async () => {
     const ticket = desk.tickets[5];
-    const e = draft({ status: 'submitted', ticket: { id: ticket.id, number: ticket.number, title: ticket.title, status: ticket.status } });
+    const e = draft({ status: 'submitted', ticket: { id: ticket.id, number: ticket.number, title: ticket.title, status: ticket.status }, ...filedBySomeoneElse() });
     goTo({ name: 'expense', id: e.id });
     await renderApp();
     await screen.findByRole('heading', { level: 1, name: 'BOOK TA _K SDN BHD' });
@@ -323,6 +330,44 @@ describe('reviewing a receipt', () => {
     expect(screen.getByRole('note', { name: 'Decision' })).toHaveTextContent('Approved by Alex Morgan');
     expect(screen.queryByRole('button', { name: /^Approve / }), 'a decided expense is not decided again').toBeNull();
   });
+
+  it('offers no decision on an expense the approver filed themselves', async () => {
+    const decide = vi.spyOn(desk.commands, 'decideExpense');
+    const ticket = desk.tickets[5];
+    const e = draft({ status: 'submitted', ticket: { id: ticket.id, number: ticket.number, title: ticket.title, status: ticket.status } });
+    goTo({ name: 'expense', id: e.id });
+    await renderApp();
+    await screen.findByRole('heading', { level: 1, name: 'BOOK TA _K SDN BHD' });
+    expect(screen.getByText(/You filed this expense, so another approver approves or rejects it/)).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: /^Approve / }), 'segregation of duties: not one’s own expense').toBeNull();
+    expect(screen.queryByRole('button', { name: /^Reject / })).toBeNull();
+    expect(decide).not.toHaveBeenCalled();
+    const refused = await desk.commands.decideExpense(e.id, true, null, e.version);
+    expect(refused, 'the desk refuses it too, with the code the server uses').toMatchObject({ status: 'error', error: { code: 'own_expense' } });
+  });
+
+  it('shows a first approval of two as waiting for a second approver', async () => {
+    const ticket = desk.tickets[5];
+    const e = draft({
+      status: 'submitted',
+      total: '900.00',
+      approvals_required: 2,
+      ticket: { id: ticket.id, number: ticket.number, title: ticket.title, status: ticket.status },
+      ...filedBySomeoneElse(),
+    });
+    goTo({ name: 'expense', id: e.id });
+    await renderApp();
+    await screen.findByRole('heading', { level: 1, name: 'BOOK TA _K SDN BHD' });
+    expect(screen.getByText(/0 of 2 approvals/)).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('button', { name: /^Approve / }));
+    await screen.findByText(/1 of 2 approvals: waiting for a second approver/);
+    expect(screen.queryByRole('note', { name: 'Decision' }), 'one approval of two decides nothing').toBeNull();
+    expect(screen.queryByRole('button', { name: /^Approve / }), 'the same approver does not approve twice').toBeNull();
+
+    goTo({ name: 'ticket', id: ticket.id });
+    const section = await screen.findByRole('region', { name: /Expenses/ });
+    expect(within(section).getByRole('listitem', { name: /^BOOK TA/ }), 'the claim shows it too').toHaveTextContent('1 of 2 approvals');
+  });
 });
 
 describe('expenses on a ticket', () => {
@@ -330,8 +375,8 @@ describe('expenses on a ticket', () => {
     const decide = vi.spyOn(desk.commands, 'decideExpense');
     const ticket = desk.tickets[5];
     const ref = { id: ticket.id, number: ticket.number, title: ticket.title, status: ticket.status };
-    draft({ status: 'submitted', ticket: ref, merchant: 'Grab', total: '23.40' });
-    draft({ status: 'approved', ticket: ref, merchant: 'Hotel Lux', total: '180.00' });
+    draft({ status: 'submitted', ticket: ref, merchant: 'Grab', total: '23.40', ...filedBySomeoneElse() });
+    draft({ status: 'approved', ticket: ref, merchant: 'Hotel Lux', total: '180.00', ...filedBySomeoneElse() });
     goTo({ name: 'ticket', id: ticket.id });
     await renderApp();
 

@@ -80,7 +80,7 @@ export const RULES: Rules = {
       "manage_members": "denied",
       "manage_invitations": "denied",
       "manage_tenant_settings": "denied",
-      "submit_expense": "allowed",
+      "submit_expense": "own_tickets",
       "decide_expense": "allowed"
     },
     "admin": {

@@ -84,7 +84,11 @@ export function expenseDesk({ me, tickets }: Seed, { find, record }: TicketDesk)
       expense: x.expense,
       reading: x.reading,
       editable: x.expense.status === 'draft' && x.expense.requester_id === me.id,
-      decidable: x.expense.status === 'submitted' && RULES.access[me.role].decide_expense !== 'denied',
+      decidable:
+        x.expense.status === 'submitted' &&
+        RULES.access[me.role].decide_expense !== 'denied' &&
+        x.expense.requester_id !== me.id &&
+        !x.expense.approved_by.includes(me.id),
     };
   }
 
@@ -110,6 +114,8 @@ export function expenseDesk({ me, tickets }: Seed, { find, record }: TicketDesk)
       source_name: 'receipt.jpg',
       warnings: [],
       decision: null,
+      approved_by: [],
+      approvals_required: 1,
       created_at: now,
       updated_at: now,
       version: 1,
@@ -200,15 +206,27 @@ export function expenseDesk({ me, tickets }: Seed, { find, record }: TicketDesk)
       const x = findExpense(id);
       if (!x) return fail<Expense>('not_found', 'expense not found');
       if (x.expense.version !== version) return fail<Expense>('stale_version', 'the expense changed since you opened it; reload it');
+      if (x.expense.requester_id === me.id) {
+        return fail<Expense>('own_expense', 'you submitted this expense, so another approver approves or rejects it');
+      }
+      if (approve && x.expense.approved_by.includes(me.id)) {
+        return fail<Expense>('already_approved', "you approved this expense already: it needs another approver's approval");
+      }
       if (!approve && !note?.trim()) {
         return fail<Expense>('invalid_field', 'say why the expense is rejected, so the requester can correct it', 'note');
       }
       const at = new Date().toISOString();
-      Object.assign(x.expense, {
-        status: approve ? 'approved' : 'rejected',
-        decision: { approved: approve, by_name: me.name, at, note: note?.trim() || null },
-        version: x.expense.version + 1,
-      });
+      const approvedBy = approve ? [...x.expense.approved_by, me.id] : x.expense.approved_by;
+      if (approve && approvedBy.length < x.expense.approvals_required) {
+        Object.assign(x.expense, { approved_by: approvedBy, version: x.expense.version + 1 });
+      } else {
+        Object.assign(x.expense, {
+          status: approve ? 'approved' : 'rejected',
+          decision: { approved: approve, by_name: me.name, at, note: note?.trim() || null },
+          approved_by: approvedBy,
+          version: x.expense.version + 1,
+        });
+      }
       const t = x.expense.ticket && find(x.expense.ticket.id);
       if (t) {
         record(t, approve ? 'expense.approved' : 'expense.rejected', null, null, {
