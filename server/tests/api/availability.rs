@@ -329,3 +329,36 @@ async fn the_request_role_cannot_hold_a_connection_for_long(pool: PgPool) {
         );
     }
 }
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn the_token_endpoint_out_of_connections_says_try_later(pool: PgPool) {
+    let (app, served) =
+        TestApp::with_builtin_issuer(pool, tallydesk_server::Clock::system(), Default::default())
+            .await;
+    let mut held = Vec::new();
+    while let Ok(Ok(conn)) =
+        tokio::time::timeout(Duration::from_secs(5), app.app_pool.acquire()).await
+    {
+        held.push(conn);
+    }
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/oidc/token", served.url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "whatever"),
+            ("client_id", tallydesk_server::issuer::CLIENT_ID),
+        ])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(
+        response.status().as_u16(),
+        503,
+        "a desktop refreshing its sign-in while the server is busy keeps it and tries again"
+    );
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    drop(held);
+}
