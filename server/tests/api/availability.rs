@@ -362,3 +362,29 @@ async fn the_token_endpoint_out_of_connections_says_try_later(pool: PgPool) {
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
     drop(held);
 }
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_request_not_answered_in_time_is_refused_as_busy(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let other = Team::other_tenant(&app, "other").await;
+    let deadlines = tallydesk_server::http::bounds::Deadlines {
+        // Less than any database round trip takes.
+        request: Duration::from_nanos(1),
+        ..app.state.deadlines
+    };
+    let mut hurried = app.clone();
+    hurried.router = tallydesk_server::app(app.state.clone().with_deadlines(deadlines));
+    let reply = User {
+        app: hurried,
+        ..other.clone()
+    }
+    .get("/api/v1/tickets")
+    .await;
+    assert_eq!(reply.status.as_u16(), 503, "{:?}", reply.body);
+    assert_eq!(reply.code(), "busy", "the caller may try again later");
+    assert_eq!(
+        other.get("/api/v1/tickets").await.status.as_u16(),
+        200,
+        "the server with its usual deadline answers"
+    );
+}
