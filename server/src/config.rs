@@ -4,14 +4,16 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::db;
+use crate::db::{self, SessionLimits};
 use crate::embedded_pg::EmbeddedPostgres;
+use crate::http::bounds::Deadlines;
 
 /// The data directory of a server running as root.
 pub const ROOT_DATA_DIR: &str = "/var/lib/tallydesk-server";
@@ -150,6 +152,47 @@ pub struct Config {
     /// built with `--features aws`).
     #[arg(long, env = "TALLYDESK_BLOB_STORE", global = true)]
     pub blob_store: Option<String>,
+    /// Seconds a client may take to send a request's whole body (408 `request_timeout`
+    /// after). Bodies are read before any database work starts, so a slow client holds no
+    /// connection; raise it if people upload large receipts over slow links.
+    #[arg(
+        long,
+        env = "TALLYDESK_BODY_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub body_timeout_secs: u64,
+    /// Seconds within which a request must be answered, its body's time included (503
+    /// `busy` with `Retry-After` after). An `/events` stream's limit covers only its start.
+    #[arg(
+        long,
+        env = "TALLYDESK_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+    /// Seconds a database statement of a request may run before Postgres cancels it
+    /// (`statement_timeout` of the request role's connections).
+    #[arg(
+        long,
+        env = "TALLYDESK_STATEMENT_TIMEOUT_SECS",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub statement_timeout_secs: u64,
+    /// Seconds a request's connection may sit idle inside a transaction before Postgres ends
+    /// its session (`idle_in_transaction_session_timeout` of the request role's connections).
+    #[arg(
+        long,
+        env = "TALLYDESK_IDLE_IN_TRANSACTION_TIMEOUT_SECS",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub idle_in_transaction_timeout_secs: u64,
 }
 
 /// Whether the server runs its own OIDC issuer.
@@ -168,6 +211,22 @@ impl Config {
             BuiltinIssuer::On => true,
             BuiltinIssuer::Off => false,
             BuiltinIssuer::Auto => self.oidc_issuer.iter().all(|i| i.trim().is_empty()),
+        }
+    }
+
+    /// How long clients may take to send a body, and requests to be answered.
+    pub fn deadlines(&self) -> Deadlines {
+        Deadlines {
+            body: Duration::from_secs(self.body_timeout_secs),
+            request: Duration::from_secs(self.request_timeout_secs),
+        }
+    }
+
+    /// What Postgres cuts short on the request role's connections.
+    pub fn session_limits(&self) -> SessionLimits {
+        SessionLimits {
+            statement: Duration::from_secs(self.statement_timeout_secs),
+            idle_in_transaction: Duration::from_secs(self.idle_in_transaction_timeout_secs),
         }
     }
 
@@ -293,7 +352,7 @@ impl Database {
             .await
             .context("connecting to the database")?;
         db::migrate(&owner).await?;
-        let app = db::app_pool(options, 32).await?;
+        let app = db::app_pool(options, 32, config.session_limits()).await?;
         Ok(Self {
             owner,
             app,
@@ -395,6 +454,24 @@ mod tests {
         assert_eq!(
             config(&[]).scopes(),
             ["openid", "email", "profile", "offline_access"]
+        );
+    }
+
+    #[test]
+    fn clients_and_requests_have_time_limits_by_default() {
+        let c = config(&[]);
+        assert_eq!(
+            c.deadlines(),
+            Deadlines::default(),
+            "10 s for a body, 30 s for a request"
+        );
+        assert_eq!(c.session_limits(), SessionLimits::default());
+        let c = config(&["--body-timeout-secs", "60", "--statement-timeout-secs", "5"]);
+        assert_eq!(c.deadlines().body, Duration::from_secs(60));
+        assert_eq!(c.session_limits().statement, Duration::from_secs(5));
+        assert!(
+            Cli::try_parse_from(["tallydesk-server", "--request-timeout-secs", "0"]).is_err(),
+            "a request with no time at all could never be answered"
         );
     }
 }

@@ -21,14 +21,51 @@ pub async fn migrate(owner: &PgPool) -> anyhow::Result<()> {
         .context("applying database migrations")
 }
 
-/// A pool whose connections act as [`APP_ROLE`], made from the owner's connection options.
-pub async fn app_pool(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<PgPool> {
+/// How long a request waits for a pooled connection before it is refused as busy (503 with
+/// `Retry-After`): a queue longer than this helps nobody.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What Postgres cuts short on the request role's connections, so that neither a slow
+/// statement nor a transaction left open holds a connection for long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// `statement_timeout`: a longer statement is cancelled.
+    pub statement: Duration,
+    /// `idle_in_transaction_session_timeout`: a session idle this long inside a transaction
+    /// is ended.
+    pub idle_in_transaction: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            statement: Duration::from_secs(15),
+            idle_in_transaction: Duration::from_secs(15),
+        }
+    }
+}
+
+/// A pool whose connections act as [`APP_ROLE`] within `limits`, made from the owner's
+/// connection options.
+pub async fn app_pool(
+    options: PgConnectOptions,
+    max_connections: u32,
+    limits: SessionLimits,
+) -> anyhow::Result<PgPool> {
+    // Integers only, so the statement is safe to format.
+    let setup = format!(
+        "set role tallydesk_app; set statement_timeout = {}; \
+         set idle_in_transaction_session_timeout = {}",
+        limits.statement.as_millis(),
+        limits.idle_in_transaction.as_millis(),
+    );
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
-        .after_connect(|conn, _meta| {
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_connect(move |conn, _meta| {
+            let setup = setup.clone();
             Box::pin(async move {
-                conn.execute("set role tallydesk_app").await?;
+                conn.execute(setup.as_str()).await?;
                 Ok(())
             })
         })

@@ -2,11 +2,16 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tallydesk_shared::api::{ErrorBody, ErrorCode};
 use tallydesk_shared::ticket::FieldError;
 use tallydesk_shared::workflow::TransitionError;
+
+/// How long a `busy` caller is asked to wait before trying again.
+pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -17,6 +22,8 @@ pub enum ApiError {
         message: String,
         /// The input field at fault, when one is.
         field: Option<String>,
+        /// When the caller may try again (`Retry-After`), for refusals that pass.
+        retry_after: Option<Duration>,
     },
     /// The cause is logged; the caller sees a generic message.
     #[error(transparent)]
@@ -32,6 +39,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -52,14 +60,27 @@ impl ApiError {
                 status,
                 code,
                 message,
+                retry_after,
                 ..
             } => ApiError::Client {
                 status,
                 code,
                 message,
                 field: Some(name.to_owned()),
+                retry_after,
             },
             internal => internal,
+        }
+    }
+
+    /// A 503 `busy`: the server cannot take the request now, and says when to try again.
+    pub fn busy(message: impl Into<String>) -> Self {
+        ApiError::Client {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: ErrorCode::Busy,
+            message: message.into(),
+            field: None,
+            retry_after: Some(BUSY_RETRY_AFTER),
         }
     }
 
@@ -102,12 +123,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, body) = match self {
+        let (status, body, retry_after) = match self {
             ApiError::Client {
                 status,
                 code,
                 message,
                 field,
+                retry_after,
             } => (
                 status,
                 ErrorBody {
@@ -115,6 +137,7 @@ impl IntoResponse for ApiError {
                     message,
                     field,
                 },
+                retry_after,
             ),
             ApiError::Internal(cause) => {
                 tracing::error!(error = ?cause, "request failed");
@@ -126,10 +149,20 @@ impl IntoResponse for ApiError {
                             .to_owned(),
                         field: None,
                     },
+                    None,
                 )
             }
         };
-        (status, Json(body)).into_response()
+        match retry_after {
+            // Whole seconds, rounded up: `Retry-After: 0` would invite a stampede.
+            Some(after) => (
+                status,
+                [(header::RETRY_AFTER, after.as_secs().max(1).to_string())],
+                Json(body),
+            )
+                .into_response(),
+            None => (status, Json(body)).into_response(),
+        }
     }
 }
 
@@ -156,7 +189,17 @@ impl From<TransitionError> for ApiError {
 /// Database errors: constraint names (never message text) map to client errors.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            return ApiError::busy(
+                "the server is busy: all its database connections are in use; try again shortly",
+            );
+        }
         if let Some(db) = e.as_database_error() {
+            // query_canceled: the statement ran past the database's statement_timeout.
+            if db.code().as_deref() == Some("57014") {
+                tracing::warn!(error = %db, "a statement ran out of time");
+                return ApiError::busy("the server took too long to answer; try again shortly");
+            }
             let mapped = match db.constraint() {
                 Some("tickets_assignee_fkey") => Some(ApiError::field(
                     "assignee_id",

@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post, put};
 use sqlx::PgPool;
 use tower_http::trace::TraceLayer;
@@ -36,6 +37,7 @@ use crate::auth::IdentityCache;
 use crate::auth::jwt::Verifier;
 use crate::config::Config;
 use crate::events::SlaEvents;
+use crate::http::bounds::{self, Deadlines, read_bodies_first};
 use crate::http::{
     accounts, blobs as blob_routes, customers as customer_routes, docs, events as event_stream,
     expenses as expense_routes, me, members, sla as sla_settings, tickets as ticket_routes,
@@ -62,6 +64,8 @@ pub struct AppState {
     pub external_client: Arc<ExternalClient>,
     /// Receipt images; in memory until [`AppState::with_blobs`].
     pub blobs: blobs::BlobStore,
+    /// How long clients may take to send a body, and requests to be answered.
+    pub deadlines: Deadlines,
 }
 
 /// The desktop app's registration at the external issuers (`/api/v1/auth/config`).
@@ -91,7 +95,13 @@ impl AppState {
             issuer: None,
             external_client: Arc::default(),
             blobs: blobs::BlobStore::in_memory(),
+            deadlines: Deadlines::default(),
         }
+    }
+
+    pub fn with_deadlines(mut self, deadlines: Deadlines) -> Self {
+        self.deadlines = deadlines;
+        self
     }
 
     pub fn with_blobs(mut self, blobs: blobs::BlobStore) -> Self {
@@ -117,7 +127,15 @@ impl AppState {
 }
 
 /// The whole HTTP surface: `/api/v1`, `/openapi.json` and `/docs`.
+///
+/// Bodies are read whole, within their size limit and the body deadline, before any handler
+/// (and so any database transaction) starts; see [`http::bounds`].
 pub fn app(state: AppState) -> Router {
+    let deadlines = state.deadlines;
+    let uploads = Router::new().route(
+        "/blobs/{sha256}",
+        put(blob_routes::put).get(blob_routes::get),
+    );
     let api = Router::new()
         .route("/health", get(me::health))
         .route("/auth/config", get(accounts::auth_config))
@@ -149,12 +167,6 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/tenant/expense-policy",
             get(expense_routes::policy).put(expense_routes::set_policy),
-        )
-        .route(
-            "/blobs/{sha256}",
-            put(blob_routes::put)
-                .get(blob_routes::get)
-                .layer(DefaultBodyLimit::max(blobs::MAX_BLOB_BYTES)),
         )
         .route(
             "/customers",
@@ -199,12 +211,22 @@ pub fn app(state: AppState) -> Router {
                 .patch(sla_settings::update_policy)
                 .delete(sla_settings::delete_policy),
         );
+    let api = read_bodies_first(api, MAX_BODY_BYTES, deadlines.body).merge(read_bodies_first(
+        uploads,
+        blobs::MAX_BLOB_BYTES,
+        deadlines.body,
+    ));
+    let issuer = read_bodies_first(issuer::routes(), MAX_BODY_BYTES, deadlines.body);
     Router::new()
         .nest("/api/v1", api)
-        .merge(issuer::routes())
+        .merge(issuer)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))
         .fallback(http::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            deadlines.request,
+            bounds::time_out,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -231,7 +253,8 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         .with_blobs(blobs::BlobStore::open(
             config.blob_store.as_deref(),
             &config.data_dir()?,
-        )?);
+        )?)
+        .with_deadlines(config.deadlines());
     tracing::info!(
         blobs = state.blobs.place(),
         "receipt images are kept in the blob store"

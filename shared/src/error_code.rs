@@ -36,6 +36,10 @@ crate::wire_enum! {
         IllegalTransition = "illegal_transition",
         /// A record with this id exists already.
         AlreadyExists = "already_exists",
+        /// The request's body did not arrive within the server's deadline for it.
+        RequestTimeout = "request_timeout",
+        /// The server cannot take the request now: retry after `Retry-After` seconds.
+        Busy = "busy",
 
         // ---- Sign-in and tenancy ----
         /// No bearer token.

@@ -31,7 +31,7 @@ pub async fn server_state(
     clock: Clock,
 ) -> AppState {
     let options = (*owner.connect_options()).clone();
-    let app_pool = tallydesk_server::db::app_pool(options, connections)
+    let app_pool = tallydesk_server::db::app_pool(options, connections, Default::default())
         .await
         .expect("request pool");
     let verifier = Verifier::new(trusted, audience.to_owned(), reqwest::Client::new());

@@ -459,6 +459,10 @@ export type ErrorCode =
 "illegal_transition" | 
 /**  A record with this id exists already. */
 "already_exists" | 
+/**  The request's body did not arrive within the server's deadline for it. */
+"request_timeout" | 
+/**  The server cannot take the request now: retry after `Retry-After` seconds. */
+"busy" | 
 /**  No bearer token. */
 "unauthenticated" | "token_malformed" | "token_unsupported_algorithm" | "token_unknown_issuer" | "token_unknown_key" | "token_algorithm_mismatch" | "token_bad_signature" | "token_expired" | "token_not_yet_valid" | "token_wrong_audience" | "token_missing_claim" | "token_invalid_claim" | 
 /**  The sign-in was ended (signed out, password changed, or a token reused). */

@@ -23,7 +23,10 @@ pub struct TenantHeader {
         description = "Tickets, customers, members and SLAs of Tallydesk tenants. Every request but \
             `/health` and `/auth/config` carries `Authorization: Bearer <JWT access token>` from \
             an OIDC issuer that `/auth/config` lists (the server's built-in issuer or an external \
-            one). Errors are `{code, message}`. Lists are `{items, next_cursor}`."
+            one). Errors are `{code, message}`. Lists are `{items, next_cursor}`. Any request \
+            may be refused with 408 `request_timeout` when its body does not arrive within the \
+            server's deadline, and with 503 `busy` and `Retry-After` when the server cannot take \
+            it now."
     ),
     paths(
         http::me::health, http::me::me, http::me::create_tenant,

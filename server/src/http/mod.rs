@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod blobs;
+pub mod bounds;
 pub mod customers;
 pub mod docs;
 pub mod events;

@@ -37,6 +37,7 @@ impl OAuthError {
         let status = match error {
             "invalid_client" => StatusCode::UNAUTHORIZED,
             "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
         OAuthError {
@@ -57,6 +58,13 @@ impl OAuthError {
 
 impl From<sqlx::Error> for OAuthError {
     fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            // Capacity, not a fault: the client retries after `Retry-After`.
+            return OAuthError::new(
+                "temporarily_unavailable",
+                "the server is busy: all its database connections are in use; try again shortly",
+            );
+        }
         anyhow::Error::from(e).into()
     }
 }
@@ -83,6 +91,12 @@ impl IntoResponse for OAuthError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            let after = crate::error::BUSY_RETRY_AFTER.as_secs().to_string();
+            if let Ok(after) = HeaderValue::from_str(&after) {
+                response.headers_mut().insert(header::RETRY_AFTER, after);
+            }
         }
         response
     }

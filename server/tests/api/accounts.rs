@@ -736,9 +736,10 @@ async fn create_admin_works_beside_a_running_private_cluster_and_without_one() {
 
 /// `/api/v1/auth/config` of a server with these issuers.
 async fn auth_config(pool: PgPool, builtin: bool, external: &[&str]) -> Value {
-    let app_pool = tallydesk_server::db::app_pool((*pool.connect_options()).clone(), 4)
-        .await
-        .expect("pool");
+    let app_pool =
+        tallydesk_server::db::app_pool((*pool.connect_options()).clone(), 4, Default::default())
+            .await
+            .expect("pool");
     let verifier = Verifier::new(
         external.iter().map(|s| (*s).to_owned()).collect(),
         AUDIENCE.to_owned(),

@@ -1,6 +1,7 @@
 //! Integration tests of the server against real Postgres (one fresh database per test).
 
 mod accounts;
+mod availability;
 mod blobs;
 mod embedded_pg;
 mod events;
