@@ -260,6 +260,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         "receipt images are kept in the blob store"
     );
     let mut key_checks = None;
+    let mut issuer_sweep = None;
     if config.builtin_issuer_on() {
         let url = config.public_url()?;
         let keys = Arc::new(KeyRing::open(database.app.clone(), clock.now()).await?);
@@ -271,11 +272,13 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
                 .check_age_daily(next_check, max_age, checking_clock)
                 .await;
         }));
-        state = state.with_builtin_issuer(BuiltinIssuer::new(
-            url.clone(),
-            config.oidc_audience.clone(),
-            keys,
-        ));
+        let builtin = BuiltinIssuer::new(url.clone(), config.oidc_audience.clone(), keys);
+        issuer_sweep = Some(tokio::spawn(issuer::sweep::run_hourly(
+            database.app.clone(),
+            builtin.limits(),
+            clock.clone(),
+        )));
+        state = state.with_builtin_issuer(builtin);
         tracing::info!(issuer = %url, "the built-in OIDC issuer is on (create an account with `tallydesk-server create-admin --email ...`)");
     } else if config.external_issuers().is_empty() {
         tracing::warn!(
@@ -319,6 +322,9 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     compaction.abort();
     if let Some(checks) = key_checks {
         checks.abort();
+    }
+    if let Some(sweep) = issuer_sweep {
+        sweep.abort();
     }
     drop(listening);
     database.close().await?;

@@ -32,6 +32,11 @@ use crate::AppState;
 pub const SESSION_COOKIE: &str = "tallydesk_session";
 pub const LOGIN_COOKIE: &str = "tallydesk_login";
 
+/// Longest accepted `redirect_uri` (a loopback `/callback`, so far shorter in practice).
+const MAX_REDIRECT_URI: usize = 512;
+/// Longest accepted email on the sign-in form (RFC 5321's path limit).
+pub const MAX_EMAIL: usize = 254;
+
 /// Form or query parameters. Empty values count as absent (RFC 6749 §3.1); parameters sent
 /// more than once are remembered, since none may be.
 #[derive(Debug, Default)]
@@ -175,6 +180,7 @@ fn validate(params: &Params) -> Result<AuthRequest, Refusal> {
     let redirect_uri = match params.get("redirect_uri") {
         Some(uri)
             if !params.repeated.iter().any(|p| p == "redirect_uri")
+                && uri.len() <= MAX_REDIRECT_URI
                 && super::is_loopback_redirect(uri) =>
         {
             uri.to_owned()
@@ -287,7 +293,7 @@ fn validate(params: &Params) -> Result<AuthRequest, Refusal> {
             "max_age must be a number of seconds",
         ));
     }
-    for (name, max) in [("state", 2048), ("nonce", 512), ("login_hint", 254)] {
+    for (name, max) in [("state", 2048), ("nonce", 512), ("login_hint", MAX_EMAIL)] {
         if params.get(name).is_some_and(|v| v.len() > max) {
             return Err(fail(
                 "invalid_request",
@@ -453,31 +459,6 @@ async fn issue_code(
     )
     .execute(&state.db)
     .await?;
-    // Expired codes, interactions, refresh tokens and old rate-limit windows are swept now
-    // and then, by whoever issues codes.
-    if rand::random::<u8>() == 0 {
-        sqlx::query!(
-            "delete from issuer_codes where expires_at < $1 and used_at is null",
-            now
-        )
-        .execute(&state.db)
-        .await?;
-        sqlx::query!("delete from issuer_interactions where expires_at < $1", now)
-            .execute(&state.db)
-            .await?;
-        sqlx::query!(
-            "delete from issuer_refresh_tokens where expires_at < $1",
-            now
-        )
-        .execute(&state.db)
-        .await?;
-        sqlx::query!(
-            "delete from issuer_login_failures where window_start < $1",
-            now - chrono::Duration::days(1)
-        )
-        .execute(&state.db)
-        .await?;
-    }
     Ok(redirect(
         issuer,
         &request.redirect_uri,
@@ -498,6 +479,18 @@ async fn login_page(
         .filter(|v| v.len() == 43)
         .map(str::to_owned)
         .unwrap_or_else(random_secret);
+    if !room_for_interaction(state, issuer, now).await? {
+        tracing::warn!("too many sign-in requests waiting; refusing a new one");
+        return Ok(refuse(
+            issuer,
+            Refusal::Redirect {
+                redirect_uri: request.redirect_uri.clone(),
+                state: request.state.clone(),
+                error: "temporarily_unavailable",
+                description: "too many sign-ins are in progress; try again in a few minutes".into(),
+            },
+        ));
+    }
     let interaction = Uuid::now_v7();
     sqlx::query!(
         "insert into issuer_interactions (id, csrf_hash, request, expires_at) values ($1, $2, $3, $4)",
@@ -518,6 +511,33 @@ async fn login_page(
         set_cookie(issuer, LOGIN_COOKIE, Some(&csrf), INTERACTION_TTL, "Strict"),
     );
     Ok(response)
+}
+
+/// Whether another interaction may be stored: fewer than the limit are live, after dropping
+/// the expired ones if needed.
+async fn room_for_interaction(
+    state: &AppState,
+    issuer: &BuiltinIssuer,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let cap = issuer.limits().max_interactions;
+    let count = || {
+        sqlx::query_scalar!(
+            r#"select count(*) as "count!" from (select 1 from issuer_interactions limit $1) i"#,
+            cap
+        )
+        .fetch_one(&state.db)
+    };
+    if count().await? < cap {
+        return Ok(true);
+    }
+    sqlx::query!(
+        "delete from issuer_interactions where expires_at <= $1",
+        now
+    )
+    .execute(&state.db)
+    .await?;
+    Ok(count().await? < cap)
 }
 
 /// `POST /oidc/login`: the sign-in form.
@@ -605,6 +625,12 @@ async fn login_form(
     };
     if email.is_empty() || candidate.is_empty() {
         return Ok(again(StatusCode::OK, "Enter your email and password."));
+    }
+    if email.len() > MAX_EMAIL {
+        return Ok(again(
+            StatusCode::BAD_REQUEST,
+            &format!("An email address has at most {MAX_EMAIL} characters."),
+        ));
     }
     let attempt = Attempt::new(&email, address);
     if let Err(throttled) = attempt.begin(&state.db, issuer.limits(), now).await? {

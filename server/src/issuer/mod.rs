@@ -21,6 +21,7 @@ pub mod keys;
 pub mod logout;
 pub mod pages;
 pub mod password;
+pub mod sweep;
 pub mod throttle;
 pub mod token;
 

@@ -21,6 +21,9 @@ pub struct Limits {
     /// Attempts per client address (a shared NAT holds many people).
     pub per_address: i32,
     pub window: Duration,
+    /// Sign-in requests waiting for the form at once, across all browsers: past it, a new one
+    /// is refused `temporarily_unavailable` rather than stored.
+    pub max_interactions: i64,
 }
 
 impl Default for Limits {
@@ -29,6 +32,7 @@ impl Default for Limits {
             per_account: 5,
             per_address: 30,
             window: Duration::minutes(15),
+            max_interactions: 10_000,
         }
     }
 }
@@ -67,6 +71,8 @@ impl Attempt {
     }
 
     /// Counts this attempt; refuses it when the account or the address is over its limit.
+    /// The address is counted first, and an address over its limit counts no account, so one
+    /// address cannot fill the table with the accounts it names.
     #[tracing::instrument(skip_all, err)]
     pub async fn begin(
         &self,
@@ -75,11 +81,15 @@ impl Attempt {
         now: DateTime<Utc>,
     ) -> Result<Result<(), Throttled>, sqlx::Error> {
         let mut refused: Option<Throttled> = None;
-        let mut counts = vec![("account", self.account.as_str(), limits.per_account)];
+        let mut counts = Vec::new();
         if let Some(address) = &self.address {
             counts.push(("address", address.as_str(), limits.per_address));
         }
+        counts.push(("account", self.account.as_str(), limits.per_account));
         for (kind, key, limit) in counts {
+            if kind == "account" && refused.is_some() {
+                break;
+            }
             let row = sqlx::query!(
                 "insert into issuer_login_failures as f (kind, key, window_start, failures)
                  values ($1, $2, $3, 1)

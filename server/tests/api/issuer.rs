@@ -14,6 +14,7 @@ use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
 use tallydesk_server::Clock;
 use tallydesk_server::issuer::password::Password;
+use tallydesk_server::issuer::sweep;
 use tallydesk_server::issuer::throttle::Limits;
 use tallydesk_shared::ticket::Email;
 
@@ -738,6 +739,7 @@ async fn sign_in_attempts_are_limited_per_account_and_per_address(pool: PgPool) 
         per_account: 3,
         per_address: 6,
         window: Duration::minutes(15),
+        ..Limits::default()
     };
     let clock = TestClock::new();
     let s = Setup::with(pool, clock.clock(), limits).await;
@@ -895,4 +897,158 @@ async fn revocation_and_userinfo(pool: PgPool) {
         200,
         "RFC 7009: unknown tokens answer 200"
     );
+}
+
+async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("select count(*) from {table}"))
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn over_long_sign_in_inputs_are_refused_and_nothing_is_stored(pool: PgPool) {
+    let s = Setup::new(pool.clone()).await;
+    let browser = s.browser();
+    let request = Request::new();
+    let long = "a".repeat(3000);
+    for name in ["state", "nonce", "login_hint"] {
+        let callback = browser
+            .authorize(&request, &[(name, Some(&long))])
+            .await
+            .redirect();
+        assert_eq!(
+            query(&callback).get("error").map(String::as_str),
+            Some("invalid_request"),
+            "an over-long {name} is bad input: {callback}"
+        );
+    }
+    let long_redirect = format!("{REDIRECT_URI}#{long}");
+    let (status, _, _) = browser
+        .authorize(&request, &[("redirect_uri", Some(&long_redirect))])
+        .await
+        .page();
+    assert_eq!(
+        status, 400,
+        "an over-long redirect_uri gets a page, never a redirect"
+    );
+    let callback = browser
+        .authorize(&request, &[("code_challenge", Some(&long))])
+        .await
+        .redirect();
+    assert_eq!(
+        query(&callback).get("error").map(String::as_str),
+        Some("invalid_request"),
+        "an over-long code_challenge is bad input: {callback}"
+    );
+    assert_eq!(
+        count(&pool, "issuer_interactions").await,
+        0,
+        "refused requests leave nothing waiting"
+    );
+
+    let page = browser.authorize(&request, &[]).await.page();
+    let email = format!("{}@example.com", "a".repeat(300));
+    let (status, _, html) = browser
+        .submit_login((page.1, page.2), &email, "wrong password!")
+        .await
+        .page();
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("at most 254 characters"), "{html}");
+    assert_eq!(
+        count(&pool, "issuer_login_failures").await,
+        0,
+        "an over-long email is not counted, so it is not stored"
+    );
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn waiting_sign_ins_are_capped_and_expired_ones_make_room(pool: PgPool) {
+    let limits = Limits {
+        max_interactions: 20,
+        ..Limits::default()
+    };
+    let clock = TestClock::new();
+    let s = Setup::with(pool.clone(), clock.clock(), limits).await;
+    let browser = s.browser();
+    let mut refused = 0;
+    for _ in 0..200 {
+        let request = Request::new();
+        match browser.authorize(&request, &[]).await {
+            Answer::Page { status, .. } => assert_eq!(status, 200, "a login page"),
+            Answer::Redirect(to) => {
+                let params = query(&to);
+                assert_eq!(
+                    params.get("error").map(String::as_str),
+                    Some("temporarily_unavailable"),
+                    "{to}"
+                );
+                assert_eq!(params.get("state"), Some(&request.state), "state echoed");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 180, "past the cap, new sign-ins are refused");
+    assert_eq!(
+        count(&pool, "issuer_interactions").await,
+        20,
+        "the table holds no more than the cap"
+    );
+
+    // Once the waiting ones expire, they make room for new ones.
+    clock.advance(Duration::minutes(16));
+    browser.authorize(&Request::new(), &[]).await.page();
+    assert_eq!(
+        count(&pool, "issuer_interactions").await,
+        1,
+        "the expired ones went to make room"
+    );
+}
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn the_sweep_drops_expired_rows_and_keeps_live_ones(pool: PgPool) {
+    let clock = TestClock::new();
+    let s = Setup::with(pool.clone(), clock.clock(), Limits::default()).await;
+    let browser = s.browser();
+    let (_, url, html) = browser.authorize(&Request::new(), &[]).await.page();
+    browser
+        .submit_login((url, html), "nobody@example.com", "wrong password!")
+        .await
+        .page();
+    assert_eq!(count(&pool, "issuer_interactions").await, 1);
+    assert_eq!(
+        count(&pool, "issuer_login_failures").await,
+        2,
+        "account and address"
+    );
+
+    let swept = sweep::sweep(&pool, Limits::default(), clock.now())
+        .await
+        .expect("sweep");
+    assert_eq!(swept, sweep::Swept::default(), "nothing expired yet");
+    assert_eq!(
+        count(&pool, "issuer_interactions").await,
+        1,
+        "live ones stay"
+    );
+    assert_eq!(
+        count(&pool, "issuer_login_failures").await,
+        2,
+        "live ones stay"
+    );
+
+    clock.advance(Duration::minutes(16));
+    // A newer interaction, still live.
+    browser.authorize(&Request::new(), &[]).await.page();
+    let swept = sweep::sweep(&pool, Limits::default(), clock.now())
+        .await
+        .expect("sweep");
+    assert_eq!(swept.interactions, 1, "{swept:?}");
+    assert_eq!(swept.login_failures, 2, "{swept:?}");
+    assert_eq!(
+        count(&pool, "issuer_interactions").await,
+        1,
+        "the live interaction stays"
+    );
+    assert_eq!(count(&pool, "issuer_login_failures").await, 0);
 }
