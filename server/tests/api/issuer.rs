@@ -1052,3 +1052,30 @@ async fn the_sweep_drops_expired_rows_and_keeps_live_ones(pool: PgPool) {
     );
     assert_eq!(count(&pool, "issuer_login_failures").await, 0);
 }
+
+#[sqlx::test(migrator = "tallydesk_server::db::MIGRATOR")]
+async fn a_throttled_address_adds_no_failure_records_for_the_accounts_it_names(pool: PgPool) {
+    let limits = Limits {
+        per_address: 3,
+        ..Limits::default()
+    };
+    let s = Setup::with(pool.clone(), Clock::system(), limits).await;
+    let browser = s.browser();
+    let (_, mut url, mut html) = browser.authorize(&Request::new(), &[]).await.page();
+    for n in 0..50 {
+        let (_, u, h) = browser
+            .submit_login(
+                (url, html),
+                &format!("guess{n}@example.com"),
+                "wrong password!",
+            )
+            .await
+            .page();
+        (url, html) = (u, h);
+    }
+    assert_eq!(
+        count(&pool, "issuer_login_failures").await,
+        1 + 3,
+        "one address row, and account rows only for the attempts the address was allowed"
+    );
+}
