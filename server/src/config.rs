@@ -147,6 +147,17 @@ pub struct Config {
         global = true
     )]
     pub tombstone_days: u32,
+    /// At most this many sign-ins may wait at the built-in issuer's login form at once (each
+    /// lives 15 minutes); past it, new ones are refused `temporarily_unavailable`, so
+    /// anonymous requests cannot grow the table without bound.
+    #[arg(
+        long,
+        env = "TALLYDESK_ISSUER_MAX_INTERACTIONS",
+        default_value_t = crate::issuer::throttle::DEFAULT_MAX_INTERACTIONS,
+        value_parser = clap::value_parser!(u32).range(100..=10_000_000),
+        global = true
+    )]
+    pub issuer_max_interactions: u32,
     /// Where receipt images go: unset for `<data dir>/blobs`, `file:///path`, or
     /// `s3://bucket/prefix` (S3 or compatible, with the standard AWS_* settings; needs a server
     /// built with `--features aws`).
@@ -231,6 +242,14 @@ impl Config {
     }
 
     /// How long deletions stay in the sync change log.
+    /// Limits of the built-in issuer: the defaults, with the setting for waiting sign-ins.
+    pub fn issuer_limits(&self) -> crate::issuer::throttle::Limits {
+        crate::issuer::throttle::Limits {
+            max_interactions: i64::from(self.issuer_max_interactions),
+            ..Default::default()
+        }
+    }
+
     pub fn tombstone_retention(&self) -> chrono::Duration {
         chrono::Duration::days(i64::from(self.tombstone_days))
     }
@@ -472,6 +491,22 @@ mod tests {
         assert!(
             Cli::try_parse_from(["tallydesk-server", "--request-timeout-secs", "0"]).is_err(),
             "a request with no time at all could never be answered"
+        );
+    }
+
+    #[test]
+    fn waiting_sign_ins_are_capped_by_a_setting() {
+        let c = config(&[]);
+        assert_eq!(
+            c.issuer_limits(),
+            crate::issuer::throttle::Limits::default()
+        );
+        assert_eq!(c.issuer_limits().max_interactions, 10_000);
+        let c = config(&["--issuer-max-interactions", "500"]);
+        assert_eq!(c.issuer_limits().max_interactions, 500);
+        assert!(
+            Cli::try_parse_from(["tallydesk-server", "--issuer-max-interactions", "0"]).is_err(),
+            "with no room at all nobody could sign in"
         );
     }
 }

@@ -272,7 +272,8 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
                 .check_age_daily(next_check, max_age, checking_clock)
                 .await;
         }));
-        let builtin = BuiltinIssuer::new(url.clone(), config.oidc_audience.clone(), keys);
+        let builtin = BuiltinIssuer::new(url.clone(), config.oidc_audience.clone(), keys)
+            .with_limits(config.issuer_limits());
         issuer_sweep = Some(tokio::spawn(issuer::sweep::run_hourly(
             database.app.clone(),
             builtin.limits(),

@@ -13,7 +13,10 @@ use std::net::IpAddr;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgPool;
 
-/// How many attempts are allowed in one window.
+/// Sign-ins that may wait for the login form at once, by default.
+pub const DEFAULT_MAX_INTERACTIONS: u32 = 10_000;
+
+/// How many attempts are allowed in one window, and how many sign-ins may wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Failed attempts per account.
@@ -32,7 +35,7 @@ impl Default for Limits {
             per_account: 5,
             per_address: 30,
             window: Duration::minutes(15),
-            max_interactions: 10_000,
+            max_interactions: i64::from(DEFAULT_MAX_INTERACTIONS),
         }
     }
 }
